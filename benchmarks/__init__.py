@@ -1,0 +1,1 @@
+"""Throughput and scale benchmarks; run them all with ``make bench``."""

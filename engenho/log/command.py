@@ -1,0 +1,204 @@
+"""ResourceCommand: the one kind of record the log holds.
+
+A command is decided completely before it is proposed (DESIGN.md rule 2): it carries the
+full resulting object, the acting identity, the precondition and the wall-clock time, so that
+applying it is a pure function of the command and the state before it.
+
+Commands are turned into canonical bytes by :data:`CANONICAL`, an explicit cattrs converter
+whose output is fixed by ``docs/log-format.md``; it is never the global converter.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import cattrs
+from attrs import field, frozen, validators
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from engenho.log.canonical import canonical_json, decode_json
+from engenho.log.errors import EncodingError
+
+__all__ = [
+    "CANONICAL",
+    "COMMAND_SCHEMA_VERSION",
+    "Actor",
+    "Precondition",
+    "ResourceCommand",
+    "ResourceKey",
+    "Verb",
+    "decode_command",
+    "encode_command",
+    "format_time",
+    "parse_time",
+]
+
+COMMAND_SCHEMA_VERSION = 1
+"""Schema version written with every new entry; older versions are upcast on read."""
+
+
+class Verb(enum.Enum):
+    """What a command does to the object at its key."""
+
+    CREATE = "create"
+    """The object must not exist; ``object`` is the whole new object."""
+    UPDATE = "update"
+    """A full replacement; ``object`` is the whole new object."""
+    PATCH_RESULT = "patch-result"
+    """The outcome of a patch or apply, computed before proposing; ``object`` is the result."""
+    DELETE = "delete"
+    """Deletion. With ``object`` the object lingers as given (deletionTimestamp set, finalizers
+    or grace pending); without it the object is removed."""
+    FINALIZE = "finalize"
+    """The removal of an object whose finalizers and grace period are done."""
+    SYSTEM = "system"
+    """Log housekeeping (membership, checkpoints); has no resource key."""
+
+
+_WRITES = frozenset({Verb.CREATE, Verb.UPDATE, Verb.PATCH_RESULT})
+
+
+def _non_negative(_instance: object, attribute: Any, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name} must not be negative")
+
+
+@frozen
+class ResourceKey:
+    """Where an object lives. ``namespace`` is empty for cluster-scoped resources."""
+
+    group: str
+    version: str
+    resource: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        gv = f"{self.group}/{self.version}" if self.group else self.version
+        ns = f"/namespaces/{self.namespace}" if self.namespace else ""
+        return f"{gv}{ns}/{self.resource}/{self.name}"
+
+
+@frozen
+class Actor:
+    """The authenticated identity a command acts for."""
+
+    user: str
+    groups: tuple[str, ...] = field(default=(), converter=tuple)
+
+
+@frozen
+class Precondition:
+    """What must hold when the command is applied, or it is refused as a conflict.
+
+    ``must_not_exist`` excludes the other two. ``resource_version`` is the log index that last
+    changed the object; ``uid`` guards against a deleted-and-recreated object.
+    """
+
+    must_not_exist: bool = False
+    resource_version: int | None = field(default=None, validator=_non_negative)
+    uid: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.must_not_exist and (self.resource_version is not None or self.uid is not None):
+            raise ValueError("must_not_exist excludes resource_version and uid preconditions")
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError("time must be timezone-aware UTC")
+    return value
+
+
+@frozen
+class ResourceCommand:
+    """A fully decided change to one object, or a system record."""
+
+    verb: Verb = field(validator=validators.instance_of(Verb))
+    key: ResourceKey | None
+    uid: str
+    object: dict[str, Any] | None
+    precondition: Precondition
+    actor: Actor
+    request_id: str
+    time: datetime = field(validator=lambda _i, _a, v: _utc(v))
+
+    def __attrs_post_init__(self) -> None:
+        if (self.verb is Verb.SYSTEM) != (self.key is None):
+            raise ValueError("system commands have no key; every other command has one")
+        if self.verb in _WRITES and self.object is None:
+            raise ValueError(f"a {self.verb.value} command carries the resulting object")
+        if self.verb is Verb.CREATE and not self.precondition.must_not_exist:
+            raise ValueError("a create command has the must_not_exist precondition")
+        if self.verb is Verb.FINALIZE and self.object is not None:
+            raise ValueError("a finalize command removes the object and carries none")
+
+
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
+
+
+def format_time(value: datetime) -> str:
+    """The canonical time form: RFC 3339, UTC, exactly six fractional digits, ``Z``."""
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse the canonical time form; any other spelling is refused."""
+    if not _TIME.match(text):
+        raise ValueError(f"time {text!r} is not in the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _object(value: Any, _type: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise TypeError("object must be a JSON object or null")
+    return value
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_unstructure_hook(datetime, format_time)
+    conv.register_structure_hook(datetime, lambda v, _t: parse_time(v))
+    # Keys are always present (null when unset) so the byte layout never depends on defaults.
+    conv.register_unstructure_hook(
+        ResourceCommand,
+        make_dict_unstructure_fn(ResourceCommand, conv, object=override(unstruct_hook=lambda v: v)),
+    )
+    conv.register_structure_hook(
+        ResourceCommand,
+        make_dict_structure_fn(
+            ResourceCommand,
+            conv,
+            _cattrs_forbid_extra_keys=True,
+            object=override(struct_hook=_object),
+        ),
+    )
+    return conv
+
+
+CANONICAL = _make_converter()
+"""The converter that defines a command's canonical dict (and so its canonical bytes)."""
+
+
+def encode_command(command: ResourceCommand) -> bytes:
+    """The canonical bytes of a command: what the entry hash covers."""
+    return canonical_json(CANONICAL.unstructure(command))
+
+
+def _upcast(schema_version: int, data: Any) -> Any:
+    """Bring a decoded command dict of an older schema version to the current one."""
+    if schema_version == COMMAND_SCHEMA_VERSION:
+        return data
+    raise EncodingError(f"unknown command schema version {schema_version}")
+
+
+def decode_command(data: bytes, schema_version: int = COMMAND_SCHEMA_VERSION) -> ResourceCommand:
+    """Decode canonical command bytes written under ``schema_version``."""
+    raw = _upcast(schema_version, decode_json(data))
+    try:
+        return CANONICAL.structure(raw, ResourceCommand)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise EncodingError(f"not a command: {exc}") from exc
