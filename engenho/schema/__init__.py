@@ -1,0 +1,3 @@
+"""Resource types and schema metadata generated from the upstream OpenAPI v3 documents."""
+
+__all__: list[str] = []
