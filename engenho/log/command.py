@@ -142,7 +142,17 @@ _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 
 def format_time(value: datetime) -> str:
     """The canonical time form: RFC 3339, UTC, exactly six fractional digits, ``Z``."""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # On the append path: %-formatting is several times faster than strftime or isoformat.
+    # Commands check their time is UTC when built, so this does not check again.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -158,15 +168,63 @@ def _object(value: Any, _type: Any) -> dict[str, Any] | None:
     return value
 
 
-def _make_converter() -> cattrs.Converter:
+def _unstructure_command(command: ResourceCommand) -> dict[str, Any]:
+    """The canonical dict of a command, written out flat because it is on the append path.
+
+    It must equal what cattrs would generate (a property test checks it against
+    :data:`GENERATED`): every key present, ``null`` when unset, so the byte layout never
+    depends on defaults.
+    """
+    key = command.key
+    pre = command.precondition
+    actor = command.actor
+    return {
+        "verb": command.verb.value,
+        "key": None
+        if key is None
+        else {
+            "group": key.group,
+            "version": key.version,
+            "resource": key.resource,
+            "namespace": key.namespace,
+            "name": key.name,
+        },
+        "uid": command.uid,
+        "object": command.object,
+        "precondition": {
+            "must_not_exist": pre.must_not_exist,
+            "resource_version": pre.resource_version,
+            "uid": pre.uid,
+        },
+        "actor": {"user": actor.user, "groups": list(actor.groups)},
+        "request_id": command.request_id,
+        "time": format_time(command.time),
+    }
+
+
+def _base_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True)
     conv.register_unstructure_hook(datetime, format_time)
     conv.register_structure_hook(datetime, lambda v, _t: parse_time(v))
-    # Keys are always present (null when unset) so the byte layout never depends on defaults.
+    return conv
+
+
+def _generated_converter() -> cattrs.Converter:
+    conv = _base_converter()
     conv.register_unstructure_hook(
         ResourceCommand,
         make_dict_unstructure_fn(ResourceCommand, conv, object=override(unstruct_hook=lambda v: v)),
     )
+    return conv
+
+
+GENERATED = _generated_converter()
+"""cattrs' own generated unstructuring: the reference the flat hook is tested against."""
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = _base_converter()
+    conv.register_unstructure_hook(ResourceCommand, _unstructure_command)
     conv.register_structure_hook(
         ResourceCommand,
         make_dict_structure_fn(

@@ -45,9 +45,12 @@ PAYLOAD_HEADER = struct.Struct(">32sQQHI")
 _MIN_PAYLOAD = PAYLOAD_HEADER.size + HASH_SIZE
 
 
+_TAGGED = blake3(ENTRY_TAG)
+
+
 def entry_hash(hashed_part: bytes | memoryview) -> bytes:
     """BLAKE3 of the domain tag followed by ``payload[0 : 54 + C]``."""
-    hasher = blake3(ENTRY_TAG)
+    hasher = _TAGGED.copy()  # resumes after the tag instead of hashing it again
     hasher.update(hashed_part)
     return hasher.digest()
 
