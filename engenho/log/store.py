@@ -407,16 +407,27 @@ class LogStore:
         return batch
 
     async def _write_loop(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch = self._take_batch()
-            async with self._io_lock:
-                await self._write_batch(batch)
+        batch: list[_Proposal] = []
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                batch = self._take_batch()
+                async with self._io_lock:
+                    await self._write_batch(batch)
+        except Exception as exc:
+            # A bug here must not leave appenders waiting forever: fail everything pending.
+            _log.exception("the log writer failed")
+            self._failed = exc
+            error = LogFailedError(f"the log writer failed: {exc!r}")
+            for proposal in [*batch, *self._queue]:
+                if not proposal.future.done():
+                    proposal.future.set_exception(error)
+            self._queue.clear()
 
     def _build(
         self, batch: list[_Proposal]
