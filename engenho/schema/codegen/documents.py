@@ -5,7 +5,8 @@ version. The rule (k8s-openapi README): a definition comes from its home documen
 document carries it (``io.k8s.api.batch.v1.*`` from ``apis/batch/v1.json``), else from core
 ``api/v1.json`` (v1.29.2, the authority for ``core.v1`` and ``meta.v1``), else from the first
 document, by path, that has it. Only definitions reachable from some document's own kinds
-are emitted, so newer shared types that the authoritative copies never reference are dropped.
+and operations are emitted, so newer shared types that the authoritative copies never
+reference are dropped.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def authoritative_schemas(
                 continue
             if _home(name, documents) is document or "x-kubernetes-group-version-kind" in schema:
                 roots.append(name)
+        # Request and response bodies of the operations (Patch, Status, DeleteOptions, ...).
+        roots.extend(_refs(document.content.get("paths", {})))
     chosen: dict[str, tuple[Document, Mapping[str, Any]]] = {}
     pending = sorted(roots)
     while pending:

@@ -43,8 +43,8 @@ def enum_member_name(value: str) -> str:
     """``ClusterFirstWithHostNet`` -> ``CLUSTER_FIRST_WITH_HOST_NET``; ``""`` -> ``EMPTY``."""
     if value == "":
         return "EMPTY"
-    name = snake_case(value).rstrip("_").upper()
-    return name if name.isidentifier() and not name[0].isdigit() else "V_" + name
+    # snake_case already prefixes a leading digit, so the result is an identifier.
+    return snake_case(value).rstrip("_").upper()
 
 
 def module_for(definition: str) -> str:

@@ -725,6 +725,14 @@ DEFINITIONS: tuple[Definition, ...] = (
         map_type="atomic",
     ),
     Definition(
+        name="io.k8s.apimachinery.pkg.apis.meta.v1.Patch",
+        kind=TypeKind.ANY,
+        module="meta_v1",
+        class_name="",
+        source="api/v1.json",
+        description="Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+    ),
+    Definition(
         name="io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions",
         kind=TypeKind.OBJECT,
         module="meta_v1",
