@@ -10,6 +10,7 @@ int-or-strings as sent, ``Time``/``MicroTime`` in their RFC 3339 precisions — 
 from __future__ import annotations
 
 import enum
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,7 +23,6 @@ from engenho.schema.generated.models import MODELS
 from engenho.schema.quantity import Quantity
 from engenho.schema.registry import definition_for
 from engenho.schema.wire import (
-    IntOrString,
     MicroTime,
     Time,
     format_micro_time,
@@ -48,7 +48,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(MicroTime, lambda value, _: MicroTime(parse_time(value)))
     converter.register_unstructure_hook(MicroTime, format_micro_time)
     converter.register_unstructure_hook(datetime, format_time)
-    converter.register_structure_hook(IntOrString, lambda value, _: _structure_int_or_string(value))
+    converter.register_structure_hook_func(
+        _is_int_or_string, lambda value, _: _structure_int_or_string(value)
+    )
     converter.register_structure_hook_factory(attrs.has, lambda cls: _structure_fn(cls, converter))
     converter.register_unstructure_hook_factory(
         attrs.has, lambda cls: _unstructure_fn(cls, converter)
@@ -61,7 +63,14 @@ def _structure_quantity(value: Any) -> Quantity:
     return Quantity.from_json(value)
 
 
-def _structure_int_or_string(value: Any) -> int | str:
+def _is_int_or_string(type_: Any) -> bool:
+    """``IntOrString`` and ``IntOrString | None`` (cattrs cannot split a union of scalars)."""
+    return set(typing.get_args(type_)) - {type(None)} == {int, str}
+
+
+def _structure_int_or_string(value: Any) -> int | str | None:
+    if value is None:
+        return None
     if type(value) is int or type(value) is str:
         return value
     raise TypeError(f"{value!r} is neither an integer nor a string")

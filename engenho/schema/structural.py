@@ -146,7 +146,8 @@ def _string(spec: TypeSpec) -> _Checker:
     wrong = _type_error("string")
     allowed = frozenset(spec.enum)
     supported = spec.enum
-    fmt = spec.format
+    # A $ref to a named scalar (meta.v1.Time) carries its format on the definition.
+    fmt = spec.format or (DEFINITIONS[spec.ref].format if spec.ref else "")
 
     if allowed:
 

@@ -47,7 +47,11 @@ def validate_pod(
 
 
 def validate_pod_template(
-    template: Any, base: str, causes: list[c.Cause], restart_policies: Sequence[str] = ()
+    template: Any,
+    base: str,
+    causes: list[c.Cause],
+    restart_policies: Sequence[str] = (),
+    claim_names: frozenset[str] = frozenset(),
 ) -> None:
     """A ``PodTemplateSpec`` at ``base`` (``spec.template``)."""
     if type(template) is not dict:
@@ -59,17 +63,23 @@ def validate_pod_template(
             validate_labels(metadata["labels"], f"{base}.metadata.labels", causes)
         if "annotations" in metadata:
             validate_annotations(metadata["annotations"], f"{base}.metadata.annotations", causes)
-    validate_pod_spec(template.get("spec"), f"{base}.spec", causes, restart_policies)
+    validate_pod_spec(template.get("spec"), f"{base}.spec", causes, restart_policies, claim_names)
 
 
 def validate_pod_spec(
-    spec: Any, base: str, causes: list[c.Cause], restart_policies: Sequence[str] = ()
+    spec: Any,
+    base: str,
+    causes: list[c.Cause],
+    restart_policies: Sequence[str] = (),
+    claim_names: frozenset[str] = frozenset(),
 ) -> None:
+    """``claim_names`` are volumes a controller adds (a StatefulSet's volumeClaimTemplates)."""
     if type(spec) is not dict:
         causes.append(c.required(f"{base}.containers"))
         return
     volumes = spec.get("volumes")
     volume_names = _validate_volumes(volumes, base, causes) if type(volumes) is list else set()
+    volume_names |= claim_names
     containers = spec.get("containers")
     if not containers:
         causes.append(c.required(f"{base}.containers"))
@@ -81,12 +91,10 @@ def validate_pod_spec(
                 if type(container) is dict:
                     path = f"{base}.{group}[{index}]"
                     _validate_container(container, path, seen, volume_names, causes)
-    restart = spec.get("restartPolicy")
+    # Validation sees defaulted objects upstream, where an absent policy is already Always.
+    restart = spec.get("restartPolicy") or "Always"
     if restart_policies and restart not in restart_policies:
-        if restart:
-            causes.append(c.not_supported(f"{base}.restartPolicy", restart, restart_policies))
-        else:
-            causes.append(c.required(f"{base}.restartPolicy"))
+        causes.append(c.not_supported(f"{base}.restartPolicy", restart, restart_policies))
     if spec.get("dnsPolicy") == "None" and not spec.get("dnsConfig"):
         causes.append(
             c.required(f"{base}.dnsConfig", "must provide `dnsConfig` when `dnsPolicy` is None")
@@ -345,14 +353,17 @@ def _masked(spec: Any, old_spec: Any) -> tuple[Any, Any]:
                 both = type(new_item) is dict and type(old_item) is dict
                 merged.append({**new_item, "image": old_item.get("image")} if both else new_item)
             new[group] = merged
-    new["activeDeadlineSeconds"] = old.get("activeDeadlineSeconds")
+    mutable = ["activeDeadlineSeconds"]
     old_tolerations = old.get("tolerations") or []
     new_tolerations = new.get("tolerations") or []
     if type(new_tolerations) is list and all(t in new_tolerations for t in old_tolerations):
-        new["tolerations"] = old.get("tolerations")
+        mutable.append("tolerations")  # only additions
     old_grace = old.get("terminationGracePeriodSeconds")
     if type(old_grace) is int and old_grace < 0 and new.get("terminationGracePeriodSeconds") == 1:
-        new["terminationGracePeriodSeconds"] = old_grace
+        mutable.append("terminationGracePeriodSeconds")
+    for key in mutable:
+        new.pop(key, None)
+        old.pop(key, None)
     return new, old
 
 

@@ -70,7 +70,9 @@ def check_selected_template(
     base: str,
     kind: str,
     causes: list[c.Cause],
+    *,
     restart: tuple[str, ...] = _ALWAYS,
+    claim_names: frozenset[str] = frozenset(),
 ) -> None:
     """A LabelSelector-based workload: selector valid and non-empty, template selected by it."""
     selector = spec.get("selector")
@@ -96,7 +98,7 @@ def check_selected_template(
                     )
                 )
     if type(template) is dict:
-        validate_pod_template(template, f"{base}.template", causes, restart)
+        validate_pod_template(template, f"{base}.template", causes, restart, claim_names)
 
 
 def _selector_immutable(spec: Any, old_spec: Any, causes: list[c.Cause]) -> None:
@@ -209,7 +211,13 @@ def validate_stateful_set(
     spec = _spec(obj, causes)
     if spec is None:
         return
-    check_selected_template(spec, "spec", "statefulset", causes)
+    claims = spec.get("volumeClaimTemplates")
+    claim_names = frozenset(
+        str((claim.get("metadata") or {}).get("name"))
+        for claim in (claims if type(claims) is list else ())
+        if type(claim) is dict
+    )
+    check_selected_template(spec, "spec", "statefulset", causes, claim_names=claim_names)
     check_non_negative(
         spec, "spec", ("replicas", "minReadySeconds", "revisionHistoryLimit"), causes
     )
