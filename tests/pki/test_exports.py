@@ -1,0 +1,25 @@
+"""engenho.pki exports exactly its public surface."""
+
+from __future__ import annotations
+
+import engenho.pki
+
+
+def test_pki_surface() -> None:
+    assert set(engenho.pki.__all__) == {
+        "ADMIN_GROUPS",
+        "ADMIN_USER",
+        "DEFAULT_HOSTS",
+        "CertificateIdentityError",
+        "ClusterPKI",
+        "CorruptPKIError",
+        "InvalidHostError",
+        "Kubeconfig",
+        "KubeconfigError",
+        "PKIError",
+        "build_kubeconfig",
+        "ensure_pki",
+        "identity_from_certificate",
+        "issue_client_certificate",
+        "write_kubeconfig",
+    }
