@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -130,6 +131,7 @@ def _child(obj: _Json, key: str) -> _Json:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _pull_policy(image: str) -> str:
     name = image.split("@", 1)[0]
     if name != image:

@@ -53,9 +53,10 @@ class _Compiler:
         return checker
 
     def _compile_object(self, definition: Definition) -> _Checker:
-        # A field maps to a Python type when a type test is its whole check (plain strings
-        # and booleans, most fields): tested inline, saving a call per value.
-        fields: dict[str, _Checker | type] = {}
+        # Most fields are checked inline rather than by a call: a Python type (plain strings,
+        # booleans) is a type test, a frozenset (enums) a membership test, a range (int32 and
+        # int64) a type and range test. Everything else is a compiled checker function.
+        fields: dict[str, _Checker | type | frozenset[str] | range] = {}
         required: list[str] = []
         wrong = _type_error("object")
 
@@ -69,11 +70,18 @@ class _Compiler:
                 entry = get(name)
                 if entry is None or item is None:
                     continue
-                if type(entry) is type:
+                kind = type(entry)
+                if kind is type:
                     if type(item) is not entry:
-                        _TYPE_ERRORS[entry](item, here, name, causes)
+                        _TYPE_ERRORS[entry](item, here, name, causes)  # type: ignore[index]
+                elif kind is frozenset:
+                    if item not in entry and item != "":  # type: ignore[operator]
+                        _enum_error(definition, name, item, here, causes)
+                elif kind is range:
+                    if type(item) is not int or item not in entry:  # type: ignore[operator]
+                        _int_error(entry, item, here, name, causes)  # type: ignore[arg-type]
                 else:
-                    entry(item, here, name, causes)
+                    entry(item, here, name, causes)  # type: ignore[operator]
             if required:
                 for name in required:
                     item = value.get(name)
@@ -84,11 +92,15 @@ class _Compiler:
         self._objects[definition.name] = check
         for field in definition.fields:
             spec = field.type
-            plain = not spec.enum and not spec.format and not spec.ref
-            if spec.kind is TypeKind.STRING and plain:
+            if _plain_string(spec):
                 fields[field.name] = str
             elif spec.kind is TypeKind.BOOLEAN:
                 fields[field.name] = bool
+            elif spec.kind is TypeKind.STRING and spec.enum and not spec.format:
+                fields[field.name] = frozenset(spec.enum)
+            elif spec.kind is TypeKind.INTEGER:
+                low, high = _INT_RANGES.get(spec.format, _INT_RANGES["int64"])
+                fields[field.name] = range(low, high + 1)
             else:
                 fields[field.name] = self._compile(spec)
             if field.required:
@@ -102,9 +114,13 @@ class _Compiler:
             return existing if existing is not None else self._lazy_object(spec.ref)
         if kind is TypeKind.ARRAY:
             assert spec.items is not None
+            if _plain_string(spec.items):
+                return _string_array()
             return _array(self._compile(spec.items))
         if kind is TypeKind.MAP:
             assert spec.items is not None
+            if _plain_string(spec.items):
+                return _string_map()
             return _map(self._compile(spec.items))
         if kind is TypeKind.STRING:
             return _string(spec)
@@ -126,6 +142,28 @@ class _Compiler:
 
 
 _TYPE_ERRORS: dict[type, _Checker] = {str: _type_error("string"), bool: _type_error("boolean")}
+_WRONG_INTEGER = _type_error("integer")
+_WRONG_STRING = _TYPE_ERRORS[str]
+
+
+def _enum_error(
+    definition: Definition, name: str, value: Any, here: Path, causes: list[c.Cause]
+) -> None:
+    if type(value) is not str:
+        _WRONG_STRING(value, here, name, causes)
+        return
+    field = definition.field(name)
+    supported = field.type.enum if field is not None else ()
+    causes.append(c.not_supported(render((here, name)), value, supported))
+
+
+def _int_error(bounds: range, value: Any, here: Path, name: str, causes: list[c.Cause]) -> None:
+    if type(value) is not int:
+        _WRONG_INTEGER(value, here, name, causes)
+        return
+    bits = 32 if bounds.stop == 2**31 else 64
+    detail = f"must fit in a {bits}-bit signed integer"
+    causes.append(c.invalid(render((here, name)), value, detail))
 
 
 def _anything(value: Any, parent: Path, key: str | int, causes: list[c.Cause]) -> None:
@@ -223,6 +261,40 @@ def _quantity() -> _Checker:
     def check(value: Any, parent: Path, key: str | int, causes: list[c.Cause]) -> None:
         if not is_quantity(value):
             causes.append(c.invalid(render((parent, key)), value, _QUANTITY_DETAIL))
+
+    return check
+
+
+def _plain_string(spec: TypeSpec) -> bool:
+    return spec.kind is TypeKind.STRING and not spec.enum and not spec.format and not spec.ref
+
+
+def _string_array() -> _Checker:
+    """``[]string`` (args, command, finalizers): the element type test inlined."""
+    wrong, wrong_item = _type_error("array"), _type_error("string")
+
+    def check(value: Any, parent: Path, key: str | int, causes: list[c.Cause]) -> None:
+        if type(value) is not list:
+            wrong(value, parent, key, causes)
+            return
+        for index, element in enumerate(value):
+            if type(element) is not str:
+                wrong_item(element, (parent, key), index, causes)
+
+    return check
+
+
+def _string_map() -> _Checker:
+    """``map[string]string`` (labels, annotations, data): the value type test inlined."""
+    wrong, wrong_item = _type_error("object"), _type_error("string")
+
+    def check(value: Any, parent: Path, key: str | int, causes: list[c.Cause]) -> None:
+        if type(value) is not dict:
+            wrong(value, parent, key, causes)
+            return
+        for name, element in value.items():
+            if type(element) is not str and element is not None:
+                wrong_item(element, (parent, key), Key(name), causes)
 
     return check
 

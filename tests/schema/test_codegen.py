@@ -3,12 +3,14 @@ drift detection (changed, missing and unknown files), and the CLI's exit codes."
 
 from __future__ import annotations
 
+import argparse
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from engenho.cli import main
+from engenho.commands import codegen
 from engenho.schema import AttestationError, DriftError, SpecError
 from engenho.schema.codegen import (
     DEFAULT_OUTPUT,
@@ -22,6 +24,15 @@ from engenho.schema.codegen import (
 from .helpers import SPECS, requires_specs
 
 pytestmark = requires_specs
+
+
+def main(argv: Sequence[str]) -> int:
+    """``engenho codegen ...`` through the command's own registrar (not the whole CLI)."""
+    parser = argparse.ArgumentParser(prog="engenho")
+    codegen.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ _STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 
 
 def add_invalid(causes: list[c.Cause], field: str, value: Any, messages: Sequence[str]) -> None:
-    causes.extend(c.invalid(field, value, message) for message in messages)
+    if messages:
+        causes.extend(c.invalid(field, value, message) for message in messages)
 
 
 def validate_labels(labels: Any, field: str, causes: list[c.Cause]) -> None:

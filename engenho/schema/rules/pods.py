@@ -89,8 +89,7 @@ def validate_pod_spec(
         if type(members) is list:
             for index, container in enumerate(members):
                 if type(container) is dict:
-                    path = f"{base}.{group}[{index}]"
-                    _validate_container(container, path, seen, volume_names, causes)
+                    _validate_container(container, (base, group, index), seen, volume_names, causes)
     # Validation sees defaulted objects upstream, where an absent policy is already Always.
     restart = spec.get("restartPolicy") or "Always"
     if restart_policies and restart not in restart_policies:
@@ -157,9 +156,18 @@ def _validate_volumes(volumes: list[Any], base: str, causes: list[c.Cause]) -> s
     return names
 
 
+# A container's location, (spec path, "containers" or "initContainers", index): paths are
+# only rendered when a rule fails, since most writes are valid.
+_Where = tuple[str, str, int]
+
+
+def _at(where: _Where, suffix: str) -> str:
+    return f"{where[0]}.{where[1]}[{where[2]}]{suffix}"
+
+
 def _validate_container(
     container: Mapping[str, Any],
-    path: str,
+    where: _Where,
     seen: set[str],
     volume_names: set[str],
     causes: list[c.Cause],
@@ -168,20 +176,20 @@ def _validate_container(
     if type(name) is str and name:
         errors = dns1123_label_errors(name)
         if errors:
-            add_invalid(causes, f"{path}.name", name, errors)
+            add_invalid(causes, _at(where, ".name"), name, errors)
         if name in seen:
-            causes.append(c.duplicate(f"{path}.name", name))
+            causes.append(c.duplicate(_at(where, ".name"), name))
         seen.add(name)
     image = container.get("image")
     if not image:
-        causes.append(c.required(f"{path}.image"))
+        causes.append(c.required(_at(where, ".image")))
     elif type(image) is str and image != image.strip():
         causes.append(
-            c.invalid(f"{path}.image", image, "must not have leading or trailing whitespace")
+            c.invalid(_at(where, ".image"), image, "must not have leading or trailing whitespace")
         )
     ports = container.get("ports")
     if type(ports) is list:
-        _validate_ports(ports, f"{path}.ports", causes)
+        _validate_ports(ports, where, causes)
     env = container.get("env")
     if type(env) is list:
         for index, variable in enumerate(env):
@@ -190,50 +198,53 @@ def _validate_container(
                 if type(env_name) is str and env_name:
                     errors = env_var_name_errors(env_name)
                     if errors:
-                        add_invalid(causes, f"{path}.env[{index}].name", env_name, errors)
+                        add_invalid(causes, _at(where, f".env[{index}].name"), env_name, errors)
     mounts = container.get("volumeMounts")
     if type(mounts) is list:
-        _validate_mounts(mounts, f"{path}.volumeMounts", volume_names, causes)
+        _validate_mounts(mounts, where, volume_names, causes)
     resources = container.get("resources")
     if type(resources) is dict:
-        _validate_resources(resources, f"{path}.resources", causes)
+        _validate_resources(resources, where, causes)
     for probe in _PROBES:
         value = container.get(probe)
         if type(value) is dict:
             handlers = [h for h in _HANDLERS if value.get(h) is not None]
             if not handlers:
-                causes.append(c.required(f"{path}.{probe}", "must specify a handler type"))
+                causes.append(c.required(_at(where, f".{probe}"), "must specify a handler type"))
             elif len(handlers) > 1:
                 causes.append(
                     c.forbidden(
-                        f"{path}.{probe}.{handlers[1]}", "may not specify more than 1 handler type"
+                        _at(where, f".{probe}.{handlers[1]}"),
+                        "may not specify more than 1 handler type",
                     )
                 )
 
 
-def _validate_ports(ports: list[Any], base: str, causes: list[c.Cause]) -> None:
+def _validate_ports(ports: list[Any], where: _Where, causes: list[c.Cause]) -> None:
     names: set[str] = set()
     for index, port in enumerate(ports):
         if type(port) is not dict:
             continue
         number = port.get("containerPort")
         if type(number) is int and not 1 <= number <= 65535:
-            causes.append(c.invalid(f"{base}[{index}].containerPort", number, _PORT_RANGE))
+            causes.append(
+                c.invalid(_at(where, f".ports[{index}].containerPort"), number, _PORT_RANGE)
+            )
         host = port.get("hostPort")
         if type(host) is int and host != 0 and not 1 <= host <= 65535:
-            causes.append(c.invalid(f"{base}[{index}].hostPort", host, _PORT_RANGE))
+            causes.append(c.invalid(_at(where, f".ports[{index}].hostPort"), host, _PORT_RANGE))
         name = port.get("name")
         if type(name) is str and name:
             errors = iana_svc_name_errors(name)
             if errors:
-                add_invalid(causes, f"{base}[{index}].name", name, errors)
+                add_invalid(causes, _at(where, f".ports[{index}].name"), name, errors)
             if name in names:
-                causes.append(c.duplicate(f"{base}[{index}].name", name))
+                causes.append(c.duplicate(_at(where, f".ports[{index}].name"), name))
             names.add(name)
 
 
 def _validate_mounts(
-    mounts: list[Any], base: str, volume_names: set[str], causes: list[c.Cause]
+    mounts: list[Any], where: _Where, volume_names: set[str], causes: list[c.Cause]
 ) -> None:
     paths: set[str] = set()
     for index, mount in enumerate(mounts):
@@ -241,11 +252,12 @@ def _validate_mounts(
             continue
         name = mount.get("name")
         if type(name) is str and name and name not in volume_names:
-            causes.append(c.not_found(f"{base}[{index}].name", name))
+            causes.append(c.not_found(_at(where, f".volumeMounts[{index}].name"), name))
         mount_path = mount.get("mountPath")
         if type(mount_path) is str and mount_path:
             if mount_path in paths:
-                causes.append(c.invalid(f"{base}[{index}].mountPath", mount_path, "must be unique"))
+                field = _at(where, f".volumeMounts[{index}].mountPath")
+                causes.append(c.invalid(field, mount_path, "must be unique"))
             paths.add(mount_path)
 
 
@@ -255,7 +267,7 @@ def _nanos(raw: str | int | float) -> int | None:
     return Quantity.from_json(raw).nanos if is_quantity(raw) else None
 
 
-def _quantities(values: Any, base: str, causes: list[c.Cause]) -> dict[str, int]:
+def _quantities(values: Any, where: _Where, kind: str, causes: list[c.Cause]) -> dict[str, int]:
     parsed: dict[str, int] = {}
     if type(values) is not dict:
         return parsed
@@ -265,11 +277,11 @@ def _quantities(values: Any, base: str, causes: list[c.Cause]) -> dict[str, int]
             continue  # reported by structural validation
         errors = qualified_name_errors(resource)
         if errors:
-            add_invalid(causes, f"{base}[{resource}]", resource, errors)
+            add_invalid(causes, _at(where, f".resources.{kind}[{resource}]"), resource, errors)
         if nanos < 0:
             causes.append(
                 c.invalid(
-                    f"{base}[{resource}]",
+                    _at(where, f".resources.{kind}[{resource}]"),
                     Quantity.from_json(raw).canonical(),
                     "must be greater than or equal to 0",
                 )
@@ -278,9 +290,9 @@ def _quantities(values: Any, base: str, causes: list[c.Cause]) -> dict[str, int]
     return parsed
 
 
-def _validate_resources(resources: dict[str, Any], base: str, causes: list[c.Cause]) -> None:
-    limits = _quantities(resources.get("limits"), f"{base}.limits", causes)
-    requests = _quantities(resources.get("requests"), f"{base}.requests", causes)
+def _validate_resources(resources: dict[str, Any], where: _Where, causes: list[c.Cause]) -> None:
+    limits = _quantities(resources.get("limits"), where, "limits", causes)
+    requests = _quantities(resources.get("requests"), where, "requests", causes)
     if not limits or not requests:
         return
     for resource, request in requests.items():
@@ -288,7 +300,7 @@ def _validate_resources(resources: dict[str, Any], base: str, causes: list[c.Cau
         if limit is not None and request > limit:
             causes.append(
                 c.invalid(
-                    f"{base}.requests[{resource}]",
+                    _at(where, f".resources.requests[{resource}]"),
                     Quantity.from_json(resources["requests"][resource]).canonical(),
                     f"must be less than or equal to {resource} limit of "
                     f"{Quantity.from_json(resources['limits'][resource]).canonical()}",
