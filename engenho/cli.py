@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from engenho import __version__
-from engenho.commands import audit, codegen
+from engenho.commands import audit, codegen, projections
 
 __all__ = ["build_parser", "main"]
 
-_REGISTRARS = [audit.register, codegen.register]
+_REGISTRARS = [audit.register, codegen.register, projections.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
