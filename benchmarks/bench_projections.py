@@ -1,0 +1,173 @@
+"""Projection throughput and latency, beside raw log appends measured in the same run.
+
+* applier: entries/s applied (1 KiB ConfigMap creates) when catching up on a log, and when
+  applying live behind 64 proposers, beside the log's own appends/s for the same commands;
+* LIST of 10,000 ConfigMaps from the projection (whole, and in pages of 500 at one index);
+* subscription delivery latency (commit → change delivered) at 100 subscribers.
+
+SQLite (the default backend), on the event loop the server uses (uvloop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import uvloop
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.bench_log import one_kib_command
+from engenho.log import LogStore
+from engenho.projections import ProjectionOptions, Projections, sqlite_url
+
+console = Console()
+
+
+async def fill_log(log: LogStore, count: int, proposers: int) -> float:
+    """Append ``count`` 1 KiB creates from ``proposers`` concurrent proposers; appends/s."""
+    commands = [one_kib_command(i) for i in range(count)]
+    started = time.perf_counter()
+
+    async def proposer(offset: int) -> None:
+        for i in range(offset, count, proposers):
+            entries = await log.append([commands[i]], term=1)
+            log.commit_to(max(log.commit_index, entries[-1].index))  # one voter
+
+    async with asyncio.TaskGroup() as group:
+        for p in range(proposers):
+            group.create_task(proposer(p), name=f"bench-proposer-{p}")
+    return count / (time.perf_counter() - started)
+
+
+async def catch_up(base: Path, count: int) -> tuple[float, float, float]:
+    """Fill a log, then time a fresh projection catching up; (append/s, apply/s, list s)."""
+    async with await LogStore.open(base / "log") as log:
+        append_rate = await fill_log(log, count, proposers=64)
+        started = time.perf_counter()
+        async with await Projections.open(sqlite_url(base / "catch-up.db"), log) as projections:
+            await projections.wait_for(count)
+            apply_rate = count / (time.perf_counter() - started)
+    return append_rate, apply_rate, 0.0
+
+
+async def live(base: Path, count: int) -> tuple[float, float]:
+    """Proposers append while the projection applies; (appends/s, applied/s end to end)."""
+    async with (
+        await LogStore.open(base / "log-live") as log,
+        await Projections.open(sqlite_url(base / "live.db"), log) as projections,
+    ):
+        started = time.perf_counter()
+        append_rate = await fill_log(log, count, proposers=64)
+        await projections.wait_for(count)
+        return append_rate, count / (time.perf_counter() - started)
+
+
+async def list_times(base: Path) -> tuple[list[float], list[float], int]:
+    async with (
+        await LogStore.open(base / "log") as log,
+        await Projections.open(sqlite_url(base / "catch-up.db"), log) as projections,
+    ):
+        whole: list[float] = []
+        paged: list[float] = []
+        size = 0
+        for _ in range(5):
+            started = time.perf_counter()
+            page = await projections.list("", "configmaps", "bench")
+            whole.append(time.perf_counter() - started)
+            size = len(page.items)
+            started = time.perf_counter()
+            at, after, more, seen = None, None, True, 0
+            while more:
+                page = await projections.list(
+                    "", "configmaps", "bench", at=at, after=after, limit=500
+                )
+                at, more = page.index, page.more
+                after = (page.items[-1].namespace, page.items[-1].name)
+                seen += len(page.items)
+            paged.append(time.perf_counter() - started)
+            assert seen == size
+        return whole, paged, size
+
+
+async def watch_latency(base: Path, subscribers: int, changes: int) -> list[float]:
+    delays: list[float] = []
+    committed_at: dict[int, float] = {}
+    async with (
+        await LogStore.open(base / "log-watch") as log,
+        await Projections.open(
+            sqlite_url(base / "watch.db"),
+            log,
+            options=ProjectionOptions(subscriber_buffer=changes + 1),
+        ) as projections,
+    ):
+
+        async def watcher() -> None:
+            async with projections.subscribe("", "configmaps", None, 0) as subscription:
+                async for change in subscription:
+                    delays.append(time.perf_counter() - committed_at[change.index])
+                    if change.index == changes:
+                        return
+
+        async with asyncio.TaskGroup() as group:
+            for w in range(subscribers):
+                group.create_task(watcher(), name=f"bench-watcher-{w}")
+            await asyncio.sleep(0.05)
+            for i in range(changes):
+                entries = await log.append([one_kib_command(i)], term=1)
+                committed_at[entries[-1].index] = time.perf_counter()
+                log.commit_to(entries[-1].index)
+                await asyncio.sleep(0.002)  # paced: latency, not throughput
+    return delays
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(quick: bool = False) -> None:
+    count = 10_000 if quick else 30_000
+    base = Path(tempfile.mkdtemp(prefix="engenho-bench-proj-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        append_rate, apply_rate, _ = uvloop.run(catch_up(base, count))
+        live_append, live_apply = uvloop.run(live(base, count))
+        table = Table(title=f"projection applier, {count:,} 1 KiB ConfigMap creates (SQLite)")
+        for column in ("mode", "log appends/s", "applied/s", "applied / appended"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            "catch up",
+            f"{append_rate:,.0f}",
+            f"{apply_rate:,.0f}",
+            f"{apply_rate / append_rate:.2f}",
+        )
+        table.add_row(
+            "live, 64 proposers",
+            f"{live_append:,.0f}",
+            f"{live_apply:,.0f}",
+            f"{live_apply / live_append:.2f}",
+        )
+        console.print(table)
+
+        whole, paged, size = uvloop.run(list_times(base))
+        console.print(
+            f"LIST {size:,} ConfigMaps: whole {statistics.median(whole) * 1000:.1f} ms "
+            f"(median of {len(whole)}; best {min(whole) * 1000:.1f} ms), "
+            f"20 pages of 500 at one index {statistics.median(paged) * 1000:.1f} ms"
+        )
+
+        subscribers, changes = 100, (200 if quick else 1000)
+        delays = uvloop.run(watch_latency(base, subscribers, changes))
+        console.print(
+            f"watch delivery, {subscribers} subscribers, {changes:,} paced changes: "
+            f"p50 {percentile(delays, 0.5) * 1000:.2f} ms, "
+            f"p99 {percentile(delays, 0.99) * 1000:.2f} ms, "
+            f"max {max(delays) * 1000:.2f} ms ({len(delays):,} deliveries)"
+        )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
