@@ -24,7 +24,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-__all__ = ["async_url", "create_engine", "snapshot", "sqlite_url", "writer"]
+__all__ = ["async_url", "create_engine", "single_statement", "snapshot", "sqlite_url", "writer"]
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _BEGIN_OPTION = "engenho_sqlite_begin"
@@ -69,7 +69,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
+    begin = connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN")
+    if begin:
+        connection.exec_driver_sql(begin)
 
 
 @asynccontextmanager
@@ -82,6 +84,16 @@ async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             )
         async with connection.begin():
             yield connection
+
+
+@asynccontextmanager
+async def single_statement(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection for one statement, which is consistent on its own: on SQLite no
+    ``BEGIN`` is sent (a round trip to aiosqlite's thread saved on every point read)."""
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            await connection.execution_options(**{_BEGIN_OPTION: ""})
+        yield connection
 
 
 @asynccontextmanager

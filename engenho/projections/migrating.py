@@ -12,7 +12,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engenho.projections.database import writer
@@ -21,6 +22,7 @@ from engenho.projections.errors import ProjectionError
 __all__ = ["HEAD", "downgrade", "migrations_directory", "upgrade"]
 
 HEAD = "head"
+_VERSION_TABLE = "alembic_version"
 
 
 def migrations_directory() -> Path:
@@ -39,10 +41,20 @@ def _config(connection: Connection) -> Config:
     return config
 
 
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = _config(connection)
+    if revision == HEAD and inspect(connection).has_table(_VERSION_TABLE):
+        current = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        head = ScriptDirectory.from_config(config).get_current_head()
+        if [row[0] for row in current] == [head]:
+            return  # the common case at every open: skip Alembic's machinery (and its logs)
+    command.upgrade(config, revision)
+
+
 async def upgrade(engine: AsyncEngine, revision: str = HEAD) -> None:
     """Bring the schema up to ``revision`` (creating it in an empty database)."""
     async with writer(engine) as connection, connection.begin():
-        await connection.run_sync(lambda c: command.upgrade(_config(c), revision))
+        await connection.run_sync(_upgrade, revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engenho.log import Entry, LogStore
 from engenho.projections.applying import AppliedBatch, apply_batch
-from engenho.projections.database import create_engine, snapshot, writer
+from engenho.projections.database import create_engine, single_statement, snapshot, writer
 from engenho.projections.digest import compute_digest
 from engenho.projections.errors import (
     HistoryExpired,
@@ -211,7 +211,7 @@ class Projections:
         """The current version of an object, or ``None``."""
         self._check_open()
         key = object_key(group, resource, namespace, name)
-        async with self._engine.connect() as connection:
+        async with single_statement(self._engine) as connection:
             return await get_current(connection, key, group, resource)
 
     async def list(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engenho.projections.deciding import stamp_removal
 from engenho.projections.records import Change, EventType, StoredObject
+from engenho.projections.statements import ITEM_COLUMNS
 from engenho.projections.tables import OBJECT_VERSIONS as V
 from engenho.projections.tables import PROJECTION_STATE as S
 
@@ -26,7 +27,7 @@ __all__ = [
     "read_state",
 ]
 
-_ITEM = (V.c.valid_from, V.c.namespace, V.c.name, V.c.uid, V.c.data)
+_ITEM = ITEM_COLUMNS
 
 
 @frozen

@@ -1,10 +1,11 @@
-"""The applier's statements, compiled once per dialect and run with plain tuples.
+"""Hot-path statements, compiled once per dialect and run with plain tuples.
 
 The applier runs a handful of statements per batch, each with many rows. SQLAlchemy's
 per-row parameter processing costs several microseconds a row (more than SQLite takes to
 insert it) and its per-statement work about a tenth of a millisecond; the values here need no
 conversion (ints, str, bytes), so the applier hands the driver compiled SQL and its rows
-directly. The SQL still comes from the portable Core statements below.
+directly, and point reads do the same. The SQL still comes from the portable Core
+statements below.
 """
 
 from __future__ import annotations
@@ -18,10 +19,20 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from engenho.projections.tables import OBJECT_VERSIONS as V
 from engenho.projections.tables import PROJECTION_STATE as S
 
-__all__ = ["INSERT_COLUMNS", "PRIOR_COLUMNS", "DriverStatement", "Statements", "statements"]
+__all__ = [
+    "INSERT_COLUMNS",
+    "ITEM_COLUMNS",
+    "PRIOR_COLUMNS",
+    "DriverStatement",
+    "Statements",
+    "statements",
+]
 
 INSERT_COLUMNS = tuple(c.name for c in V.columns)
 """The order of the values of an inserted row."""
+
+ITEM_COLUMNS = (V.c.valid_from, V.c.namespace, V.c.name, V.c.uid, V.c.data)
+"""What a read returns per object (group and resource are known from the request)."""
 
 PRIOR_COLUMNS = (
     V.c.key,
@@ -65,10 +76,11 @@ class DriverStatement:
 
 
 class Statements:
-    """The applier's statements for one dialect."""
+    """The hot-path statements for one dialect."""
 
     CLOSE_NAMES = ("b_from", "b_to")
     META_NAMES = ("b_index", "b_hash", "b_id")
+    CURRENT_NAMES = ("b_key",)
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
@@ -85,6 +97,10 @@ class Statements:
             update(S)
             .where(S.c.id == bindparam("b_id"))
             .values(applied_index=bindparam("b_index"), applied_hash=bindparam("b_hash")),
+            dialect,
+        )
+        self.current = DriverStatement.compile(
+            select(*ITEM_COLUMNS).where(V.c.key == bindparam("b_key"), V.c.valid_to.is_(None)),
             dialect,
         )
         self._priors: dict[int, tuple[DriverStatement, tuple[str, ...]]] = {}
