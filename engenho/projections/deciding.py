@@ -18,8 +18,7 @@ from engenho.projections.records import ApplyOutcome, Change, EventType, Rejecti
 __all__ = ["decide", "stamp", "stamp_removal"]
 
 _SORTED = orjson.OPT_SORT_KEYS
-_UPSERTS = frozenset({Verb.CREATE, Verb.UPDATE, Verb.PATCH_RESULT, Verb.DELETE})
-_NEEDS_PRIOR = frozenset({Verb.UPDATE, Verb.PATCH_RESULT, Verb.DELETE, Verb.FINALIZE})
+_CREATE = Verb.CREATE
 
 
 def stamp(obj: dict[str, Any], index: int) -> bytes | None:
@@ -56,7 +55,7 @@ def decide(
     """The outcome of applying ``command`` at ``index`` when the key's current version is
     ``prior``, and the change it makes (``None`` when it changes nothing)."""
     key = command.key
-    if command.verb is Verb.SYSTEM or key is None:
+    if key is None:  # a system command (commands check: no key exactly when system)
         return ApplyOutcome(index, True, None, None, None), None
     pre = command.precondition
     if pre.must_not_exist and prior is not None:
@@ -71,10 +70,12 @@ def decide(
             return _rejected(index, Rejection.NOT_FOUND)
         if prior.uid != pre.uid:
             return _rejected(index, Rejection.UID_MISMATCH)
-    if prior is None and command.verb in _NEEDS_PRIOR:
+    if prior is None and command.verb is not _CREATE:
         return _rejected(index, Rejection.NOT_FOUND)
 
-    if command.object is not None and command.verb in _UPSERTS:
+    # Commands check that create, update and patch-result carry an object and finalize does
+    # not, so "has an object" is exactly "upsert"; a delete without one removes.
+    if command.object is not None:
         data = stamp(command.object, index)
         if data is None:
             return _rejected(index, Rejection.INVALID)

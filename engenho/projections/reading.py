@@ -27,8 +27,6 @@ __all__ = [
     "read_state",
 ]
 
-_ITEM = ITEM_COLUMNS
-
 
 @frozen
 class ProjectionState:
@@ -53,7 +51,9 @@ def _items(group: str, resource: str, rows: Iterable[Sequence[Any]]) -> list[Sto
 async def get_current(
     connection: AsyncConnection, key: str, group: str, resource: str
 ) -> StoredObject | None:
-    rows = await connection.execute(select(*_ITEM).where(V.c.key == key, V.c.valid_to.is_(None)))
+    rows = await connection.execute(
+        select(*ITEM_COLUMNS).where(V.c.key == key, V.c.valid_to.is_(None))
+    )
     items = _items(group, resource, rows)
     return items[0] if items else None
 
@@ -75,7 +75,7 @@ async def list_objects(
 ) -> tuple[list[StoredObject], bool]:
     """Objects in (namespace, name) order, current (``at`` None) or as of index ``at``;
     returns the items and whether more follow."""
-    query = _scope(select(*_ITEM), group, resource, namespace)
+    query = _scope(select(*ITEM_COLUMNS), group, resource, namespace)
     if at is None:
         query = query.where(V.c.valid_to.is_(None))
     else:

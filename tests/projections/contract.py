@@ -380,7 +380,7 @@ class ProjectionContract:
         self, projections: Projections, log: LogStore
     ) -> None:
         await apply(projections, log, [create("a"), create("b")])
-        subscription = projections.subscribe(*CM, None, projections.applied_index)
+        subscription = projections.subscribe(*CM, "default", projections.applied_index)
         entries = await apply(projections, log, [update("a", v="1"), delete("b"), create("c")])
         changes = await collect(subscription, entries[-1].index)
         assert [(c.index, c.type, c.name) for c in changes] == [
@@ -393,6 +393,10 @@ class ProjectionContract:
         assert deleted.object.object["metadata"]["resourceVersion"] == "4"
         assert deleted.prior is not None and deleted.prior.resource_version == 2
         assert changes[0].prior is not None and changes[0].prior.resource_version == 1
+        # Caught up, a subscription vouches for every index applied so far (for bookmarks),
+        # including entries that changed nothing it watches.
+        await apply(projections, log, [system(), create("x", "elsewhere")])
+        assert subscription.position == projections.applied_index == 7
         await subscription.aclose()
         assert [c async for c in subscription] == []
 
