@@ -232,6 +232,8 @@ class Projections:
         namespace.
         """
         self._check_open()
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be positive or None (no limit), not {limit}")
         async with snapshot(self._engine) as connection:
             state = await read_state(connection)
             if at is not None:

@@ -321,6 +321,8 @@ class ProjectionContract:
         assert len(page.items) == 7
         assert (await projections.list(*CM, "a", after=("b", ""))).items == []
         assert (await projections.list("", "secrets", None)).items == []
+        with pytest.raises(ValueError, match="limit"):
+            await projections.list(*CM, None, limit=0)
 
     async def test_exact_index_pages_are_a_snapshot_while_writes_continue(
         self, projections: Projections, log: LogStore
