@@ -151,10 +151,14 @@ class Subscription:
         return self._last
 
     def _matches(self, change: Change) -> bool:
-        return self.namespace is None or change.namespace == self.namespace
+        return (
+            change.resource == self.resource
+            and change.group == self.group
+            and (self.namespace is None or change.namespace == self.namespace)
+        )
 
     def _push(self, change: Change) -> None:
-        if not self._matches(change):
+        if self._stopped or not self._matches(change):
             return
         if len(self._buffer) >= self._capacity:
             self._end(SubscriptionOverflow(self._last))

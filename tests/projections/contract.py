@@ -39,6 +39,7 @@ from tests.projections.helpers import (
     delete,
     finalize,
     propose,
+    secret,
     system,
     uid_of,
     update,
@@ -451,6 +452,34 @@ class ProjectionContract:
                 expected = [e for e in events if e.index > after and namespace in (None, e.key[2])]
                 assert as_events(changes) == expected[: len(changes)]
                 assert changes[-1].index >= total
+
+    @pytest.mark.parametrize("ring", [10_000, 1])
+    async def test_subscriptions_see_only_their_resource(
+        self, ring: int, database_url: str, log: LogStore
+    ) -> None:
+        options = ProjectionOptions(recent_changes=ring)
+        async with await Projections.open(database_url, log, options=options) as projections:
+            live = projections.subscribe(*CM, None, 0)
+            secrets = projections.subscribe("", "secrets", "default", 0)
+            commands: list[ResourceCommand] = []
+            for i in range(6):
+                commands += [create(f"cm-{i}"), secret(f"s-{i}"), secret(f"s-{i}", "other")]
+            entries = await apply(projections, log, commands)
+            last = entries[-1].index  # each round: a configmap, a secret, another secret
+            for subscription, resource, count, until in [
+                (live, "configmaps", 6, last - 2),
+                (projections.subscribe(*CM, None, 0), "configmaps", 6, last - 2),  # replayed
+                (secrets, "secrets", 6, last - 1),
+                (projections.subscribe("", "secrets", None, 0), "secrets", 12, last),
+            ]:
+                changes = await collect(subscription, until)
+                assert {c.resource for c in changes} == {resource}
+                assert len(changes) == count
+            page = await projections.list("", "secrets", None)
+            assert [(i.namespace, i.name) for i in page.items][:2] == [
+                ("default", "s-0"),
+                ("default", "s-1"),
+            ]
 
     async def test_overflow_ends_with_the_resume_index(
         self, projections: Projections, log: LogStore

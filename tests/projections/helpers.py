@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
+
 from engenho.log import Actor, Entry, LogStore, Precondition, ResourceCommand, ResourceKey, Verb
 
 EPOCH = datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC)
@@ -56,6 +58,14 @@ def create(name: str, namespace: str = "default", *, uid: str | None = None, **d
     u = uid or uid_of(name, namespace)
     obj["metadata"]["uid"] = u
     return _command(Verb.CREATE, key(name, namespace), obj, Precondition(must_not_exist=True), u)
+
+
+def secret(name: str, namespace: str = "default") -> ResourceCommand:
+    """A create in another resource of the core group (secrets)."""
+    command = create(name, namespace)
+    assert command.object is not None
+    command.object["kind"] = "Secret"
+    return attrs.evolve(command, key=key(name, namespace, resource="secrets"))
 
 
 def update(
