@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from engenho import __version__
-from engenho.commands import audit, codegen, projections
+from engenho.commands import audit, codegen, projections, server
 
 __all__ = ["build_parser", "main"]
 
-_REGISTRARS = [audit.register, codegen.register, projections.register]
+_REGISTRARS = [audit.register, codegen.register, projections.register, server.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

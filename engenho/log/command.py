@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,12 +83,16 @@ class ResourceKey:
         return f"{gv}{ns}/{self.resource}/{self.name}"
 
 
+def _strings(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @frozen
 class Actor:
     """The authenticated identity a command acts for."""
 
     user: str
-    groups: tuple[str, ...] = field(default=(), converter=tuple)
+    groups: tuple[str, ...] = field(default=(), converter=_strings)
 
 
 @frozen

@@ -337,6 +337,11 @@ class LogStore:
         return self._commit_state.persisted if self._commit_state else 0
 
     @property
+    def healthy(self) -> bool:
+        """Open, and no write has failed in a way that needs a reopen."""
+        return self._failed is None and not self._closing
+
+    @property
     def segment_paths(self) -> list[Path]:
         return [s.path for s in self._segments]
 

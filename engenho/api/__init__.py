@@ -1,0 +1,20 @@
+"""The Kubernetes REST API over HTTPS: what kubectl and client libraries talk to.
+
+It authenticates, decodes and negotiates; everything about objects is the registry's.
+"""
+
+from engenho.api.app import build_app
+from engenho.api.auth import Authenticator
+from engenho.api.health import Check, Health, version_info
+from engenho.api.metrics import Metrics
+from engenho.api.tls import ClientCertProtocol
+
+__all__ = [
+    "Authenticator",
+    "Check",
+    "ClientCertProtocol",
+    "Health",
+    "Metrics",
+    "build_app",
+    "version_info",
+]

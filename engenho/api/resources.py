@@ -1,0 +1,466 @@
+"""The REST verbs on resources: HTTP in, registry call, HTTP out (contract §3).
+
+| method | collection | object |
+|---|---|---|
+| GET | list, or watch with ``?watch=1`` | get, or a single-object watch |
+| POST | create | — |
+| PUT | — | update |
+| PATCH | — | patch |
+| DELETE | deletecollection | delete |
+
+Subresources (``status`` now; ``scale``, ``log``, ``binding``... as the node agent and
+controllers arrive) route through the same parser. Every refusal is a ``metav1.Status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from engenho.api import encoding
+from engenho.api.auth import identity_of
+from engenho.api.negotiation import Response as Wanted
+from engenho.api.negotiation import decode_body, patch_type, wants
+from engenho.api.printing import INCLUDE_OBJECT_MODES
+from engenho.api.routing import Target, parse_target
+from engenho.projections import StoredObject
+from engenho.registry import (
+    BadRequestError,
+    DeleteOptions,
+    ListQuery,
+    MethodNotAllowedError,
+    NotFoundError,
+    Registry,
+    RequestContext,
+    ServiceUnavailableError,
+    StatusError,
+    UnsupportedMediaTypeError,
+    WatchQuery,
+)
+from engenho.schema import Catalogue, ResourceType
+
+__all__ = ["JSON", "ResourceEndpoints", "json_response", "status_response"]
+
+JSON = "application/json"
+_NOT_ALLOWED = "the server does not allow this method on the requested resource"
+_NODE_AGENT_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
+
+
+def json_response(
+    body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Response(data, status_code=status, media_type=JSON, headers=headers)
+
+
+def status_response(error: StatusError) -> Response:
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return json_response(error.status(), error.code, headers)
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true")
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    text = request.query_params.get(name)
+    if text in (None, ""):
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise BadRequestError(f"invalid value for {name}: {text!r}") from exc
+
+
+def _verb_allowed(rt: ResourceType, verb: str) -> None:
+    if verb not in rt.verbs:
+        raise MethodNotAllowedError(_NOT_ALLOWED)
+
+
+def _warning_headers(ctx: RequestContext) -> list[tuple[str, str]]:
+    return [("Warning", f'299 - "{text}"') for text in ctx.warnings]
+
+
+class ResourceEndpoints:
+    """The handler of every ``/api/v1/...`` and ``/apis/{group}/{version}/...`` request."""
+
+    def __init__(self, registry: Registry, catalogue: Catalogue, shutdown: asyncio.Event) -> None:
+        self.registry = registry
+        self.catalogue = catalogue
+        self.shutdown = shutdown
+        self.watchers: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def core(self, request: Request) -> Response:
+        return await self._handle(request, "", "v1", request.path_params["rest"])
+
+    async def grouped(self, request: Request) -> Response:
+        params = request.path_params
+        return await self._handle(request, params["group"], params["version"], params["rest"])
+
+    async def _handle(self, request: Request, group: str, version: str, rest: str) -> Response:
+        try:
+            target = parse_target(self.catalogue, group, version, rest.split("/"))
+            request.state.metric_labels = (
+                target.resource.group,
+                target.resource.plural,
+                target.subresource or "",
+            )
+            return await self._dispatch(request, target)
+        except StatusError as exc:
+            return status_response(exc)
+
+    async def _dispatch(self, request: Request, target: Target) -> Response:
+        method = request.method
+        rt = target.resource
+        if target.subresource is not None:
+            return await self._subresource(request, target)
+        if method == "GET":
+            if _flag(request, "watch"):
+                _verb_allowed(rt, "watch")
+                return self._watch(request, target)
+            if target.is_collection:
+                _verb_allowed(rt, "list")
+                return await self._list(request, target)
+            _verb_allowed(rt, "get")
+            return await self._get(request, target)
+        if method == "POST" and target.is_collection:
+            _verb_allowed(rt, "create")
+            if rt.namespaced and target.namespace is None:
+                raise MethodNotAllowedError(_NOT_ALLOWED)
+            return await self._create(request, target)
+        if method == "PUT" and not target.is_collection:
+            _verb_allowed(rt, "update")
+            return await self._update(request, target)
+        if method == "PATCH" and not target.is_collection:
+            _verb_allowed(rt, "patch")
+            return await self._patch(request, target)
+        if method == "DELETE":
+            if target.is_collection:
+                _verb_allowed(rt, "deletecollection")
+                return await self._delete_collection(request, target)
+            _verb_allowed(rt, "delete")
+            return await self._delete(request, target)
+        raise MethodNotAllowedError(_NOT_ALLOWED)
+
+    # ------------------------------------------------------------------ request options
+
+    def _context(self, request: Request) -> RequestContext:
+        dry_run = request.query_params.getlist("dryRun")
+        if any(value != "All" for value in dry_run):
+            raise BadRequestError(f"invalid dry run value: {dry_run!r}; supported values: All")
+        validation = request.query_params.get("fieldValidation") or "Warn"
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise BadRequestError(
+                f'fieldValidation: Unsupported value: "{validation}": supported values: '
+                '"Ignore", "Strict", "Warn"'
+            )
+        manager = request.query_params.get("fieldManager") or None
+        if manager is not None and len(manager) > 128:
+            raise BadRequestError("fieldManager: Too long: may not be more than 128 bytes")
+        return RequestContext(
+            actor=identity_of(request.scope),
+            request_id=request.headers.get("audit-id") or str(uuid.uuid4()),
+            now=datetime.now(UTC),
+            dry_run=bool(dry_run),
+            field_manager=manager,
+            field_validation=validation,
+        )
+
+    @staticmethod
+    async def _body(request: Request) -> Any:
+        return decode_body(await request.body(), request.headers.get("content-type"))
+
+    @staticmethod
+    def _namespace(target: Target) -> str:
+        return target.namespace or ""
+
+    def _object_response(
+        self, request: Request, target: Target, stored: StoredObject, status: int = 200
+    ) -> Response:
+        if wants(request.headers.get("accept"), table=True) == Wanted.TABLE:
+            include = request.query_params.get("includeObject") or "Metadata"
+            body = encoding.table_body(
+                target.resource,
+                [stored],
+                stored.resource_version,
+                "",
+                include,
+                datetime.now(UTC),
+            )
+            return json_response(body, status)
+        return json_response(stored.data, status)
+
+    # ------------------------------------------------------------------ reads
+
+    async def _get(self, request: Request, target: Target) -> Response:
+        stored = await self.registry.get(
+            target.resource,
+            self._namespace(target),
+            target.name or "",
+            request.query_params.get("resourceVersion"),
+        )
+        return self._object_response(request, target, stored)
+
+    async def _list(self, request: Request, target: Target) -> Response:
+        representation = wants(request.headers.get("accept"), table=True)
+        include = request.query_params.get("includeObject") or "Metadata"
+        if representation == Wanted.TABLE and include not in INCLUDE_OBJECT_MODES:
+            raise BadRequestError(f"invalid includeObject: {include!r}")
+        limit = _int_param(request, "limit")
+        if limit is not None and limit < 0:
+            raise BadRequestError("limit must not be negative")
+        query = ListQuery(
+            label_selector=request.query_params.get("labelSelector", ""),
+            field_selector=request.query_params.get("fieldSelector", ""),
+            limit=limit or None,
+            continue_token=request.query_params.get("continue", ""),
+            resource_version=request.query_params.get("resourceVersion"),
+            resource_version_match=request.query_params.get("resourceVersionMatch") or None,
+        )
+        result = await self.registry.list(target.resource, target.namespace, query)
+        if representation == Wanted.TABLE:
+            body = encoding.table_body(
+                target.resource,
+                result.items,
+                result.resource_version,
+                result.continue_token,
+                include,
+                datetime.now(UTC),
+            )
+        else:
+            body = encoding.list_body(
+                target.resource, result.items, result.resource_version, result.continue_token
+            )
+        return json_response(body)
+
+    def _watch(self, request: Request, target: Target) -> Response:
+        representation = wants(request.headers.get("accept"), table=True)
+        include = request.query_params.get("includeObject") or "Metadata"
+        timeout = _int_param(request, "timeoutSeconds")
+        send_initial = request.query_params.get("sendInitialEvents")
+        query = WatchQuery(
+            label_selector=request.query_params.get("labelSelector", ""),
+            field_selector=request.query_params.get("fieldSelector", ""),
+            resource_version=request.query_params.get("resourceVersion"),
+            resource_version_match=request.query_params.get("resourceVersionMatch") or None,
+            allow_bookmarks=_flag(request, "allowWatchBookmarks"),
+            send_initial_events=None
+            if send_initial is None
+            else _flag(request, "sendInitialEvents"),
+            timeout_seconds=float(timeout) if timeout else None,
+            name=target.name,
+        )
+        rt = target.resource
+        events = self.registry.watch(rt, target.namespace, query)
+        table_format = representation == Wanted.TABLE
+        key = f"{rt.group}/{rt.plural}"
+
+        async def stream() -> AsyncIterator[bytes]:
+            self.watchers[key] = self.watchers.get(key, 0) + 1
+            first = True
+            try:
+                async for event in self._until_shutdown(events):
+                    yield encoding.watch_line(
+                        rt,
+                        event,
+                        table_format=table_format,
+                        include_object=include,
+                        now=datetime.now(UTC),
+                        first=first,
+                    )
+                    first = first and event.object is None
+            except StatusError as exc:
+                # Errors found once streaming has begun go in band (contract §8.6).
+                yield b'{"type":"ERROR","object":' + orjson.dumps(exc.status()) + b"}\n"
+            finally:
+                self.watchers[key] -= 1
+
+        return StreamingResponse(stream(), media_type=JSON)
+
+    async def _until_shutdown(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Forward ``events`` until the server starts shutting down."""
+        stop = asyncio.ensure_future(self.shutdown.wait())
+        iterator = aiter(events)
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if step not in done:
+                    step.cancel()
+                    await asyncio.gather(step, return_exceptions=True)
+                    return
+                try:
+                    yield step.result()
+                except StopAsyncIteration:
+                    return
+        finally:
+            stop.cancel()
+            await asyncio.gather(stop, return_exceptions=True)
+            closer = getattr(iterator, "aclose", None)
+            if closer is not None:
+                await closer()
+
+    # ------------------------------------------------------------------ writes
+
+    async def _create(self, request: Request, target: Target) -> Response:
+        ctx = self._context(request)
+        body = await self._body(request)
+        stored = await self.registry.create(ctx, target.resource, self._namespace(target), body)
+        response = self._object_response(request, target, stored, 201)
+        response.headers.raw.extend(
+            (k.lower().encode(), v.encode()) for k, v in _warning_headers(ctx)
+        )
+        return response
+
+    async def _update(
+        self, request: Request, target: Target, subresource: str | None = None
+    ) -> Response:
+        ctx = self._context(request)
+        body = await self._body(request)
+        stored, created = await self.registry.update(
+            ctx,
+            target.resource,
+            self._namespace(target),
+            target.name or "",
+            body,
+            subresource=subresource,
+        )
+        response = self._object_response(request, target, stored, 201 if created else 200)
+        response.headers.raw.extend(
+            (k.lower().encode(), v.encode()) for k, v in _warning_headers(ctx)
+        )
+        return response
+
+    async def _patch(
+        self, request: Request, target: Target, subresource: str | None = None
+    ) -> Response:
+        ctx = self._context(request)
+        kind = patch_type(request.headers.get("content-type"))
+        if request.query_params.get("force") is not None and kind != "apply":
+            raise BadRequestError("force: Forbidden: may not be specified for non-apply patch")
+        if kind == "apply":
+            raise UnsupportedMediaTypeError(
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: application/json-patch+json, application/merge-patch+json "
+                f"({request.headers.get('content-type')} is not supported yet)"
+            )
+        body = await self._body(request)
+        stored = await self.registry.patch(
+            ctx,
+            target.resource,
+            self._namespace(target),
+            target.name or "",
+            kind,
+            body,
+            subresource=subresource,
+        )
+        response = self._object_response(request, target, stored)
+        response.headers.raw.extend(
+            (k.lower().encode(), v.encode()) for k, v in _warning_headers(ctx)
+        )
+        return response
+
+    async def _delete_options(self, request: Request) -> DeleteOptions:
+        raw = await request.body()
+        body: Any = decode_body(raw, request.headers.get("content-type")) if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise BadRequestError("the body of a DELETE must be a DeleteOptions object")
+        params = request.query_params
+        grace = body.get("gracePeriodSeconds", _int_param(request, "gracePeriodSeconds"))
+        policy = body.get("propagationPolicy") or params.get("propagationPolicy") or None
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise BadRequestError(
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                '"Foreground", "Background", "Orphan"'
+            )
+        orphan = body.get("orphanDependents")
+        if orphan is None and params.get("orphanDependents") is not None:
+            orphan = _flag(request, "orphanDependents")
+        preconditions = body.get("preconditions") or {}
+        if not isinstance(preconditions, dict) or (
+            grace is not None and not isinstance(grace, int)
+        ):
+            raise BadRequestError("the DeleteOptions body is malformed")
+        return DeleteOptions(
+            grace_period_seconds=grace,
+            propagation_policy=policy,
+            orphan_dependents=orphan,
+            precondition_uid=preconditions.get("uid"),
+            precondition_resource_version=preconditions.get("resourceVersion"),
+        )
+
+    async def _delete(self, request: Request, target: Target) -> Response:
+        ctx = self._context(request)
+        options = await self._delete_options(request)
+        result = await self.registry.delete(
+            ctx, target.resource, self._namespace(target), target.name or "", options
+        )
+        if result.status is not None:
+            return json_response(result.status)
+        assert result.object is not None
+        return self._object_response(request, target, result.object)
+
+    async def _delete_collection(self, request: Request, target: Target) -> Response:
+        ctx = self._context(request)
+        options = await self._delete_options(request)
+        query = ListQuery(
+            label_selector=request.query_params.get("labelSelector", ""),
+            field_selector=request.query_params.get("fieldSelector", ""),
+        )
+        listed = await self.registry.list(target.resource, target.namespace, query)
+        deleted: list[StoredObject] = []
+        for item in listed.items:
+            try:
+                result = await self.registry.delete(
+                    ctx, target.resource, item.namespace, item.name, options
+                )
+            except NotFoundError:
+                continue  # removed by someone else meanwhile: the goal is reached
+            if result.object is not None:
+                deleted.append(result.object)
+        body = encoding.list_body(target.resource, deleted, listed.resource_version, "")
+        return json_response(body)
+
+    # ------------------------------------------------------------------ subresources
+
+    async def _subresource(self, request: Request, target: Target) -> Response:
+        sub = target.subresource
+        rt = target.resource
+        method = request.method
+        if sub == "status":
+            if method == "GET":
+                return await self._get(request, target)
+            if method == "PUT":
+                return await self._update(request, target, "status")
+            if method == "PATCH":
+                return await self._patch(request, target, "status")
+            raise MethodNotAllowedError(_NOT_ALLOWED)
+        if sub == "finalize" and method == "PUT":
+            return await self._update(request, target, "finalize")
+        if sub in _NODE_AGENT_SUBRESOURCES:
+            return await self._node_agent_subresource(target)
+        raise ServiceUnavailableError(f"{rt.plural}/{sub} is not served yet by this engenho server")
+
+    async def _node_agent_subresource(self, target: Target) -> Response:
+        """Answered by the node agent a pod runs on; without one, a clear Status."""
+        stored = await self.registry.get(
+            target.resource, self._namespace(target), target.name or ""
+        )
+        node = (stored.object.get("spec") or {}).get("nodeName")
+        if target.resource.plural == "pods" and not node:
+            raise BadRequestError(f"pod {target.name} does not have a host assigned")
+        raise ServiceUnavailableError(
+            f"{target.resource.plural}/{target.subresource}: no node agent is serving "
+            f"node {node or target.name!r}"
+        )

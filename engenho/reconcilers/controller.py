@@ -1,0 +1,120 @@
+"""The shape every reconciler has: watch, queue keys, reconcile each key to the desired state.
+
+Controllers are level-triggered (DESIGN.md rule 7): a change only says *which* key to look at;
+``reconcile`` reads the current state and acts on it, so missed or repeated events, restarts
+and lost races (409) do no harm. Each controller writes through the registry under its own
+identity, which the log records with every command it proposes.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from attrs import frozen
+
+from engenho.log import Actor
+from engenho.projections import StoredObject
+from engenho.reconcilers.queue import WorkQueue
+from engenho.registry import ConflictError, Registry, RequestContext, StatusError, WatchQuery
+from engenho.schema import ResourceType
+
+__all__ = ["Controller", "Requeue", "Source"]
+
+_log = logging.getLogger("engenho.reconcilers")
+
+
+class Requeue(Exception):  # noqa: N818 - a signal, not an error
+    """Reconcile this key again after ``after`` seconds (the work is not done yet)."""
+
+    def __init__(self, after: float, reason: str = "") -> None:
+        super().__init__(reason or f"requeue after {after}s")
+        self.after = after
+
+
+@frozen
+class Source:
+    """A resource to watch, and how its objects map to keys of the controller's queue."""
+
+    resource: ResourceType
+    keys: Callable[[StoredObject], list[str]]
+
+
+class Controller(abc.ABC):
+    name: ClassVar[str]
+    identity: ClassVar[Actor]
+
+    def __init__(self, registry: Registry, *, workers: int = 2) -> None:
+        self.registry = registry
+        self.queue = WorkQueue()
+        self.workers = workers
+
+    @abc.abstractmethod
+    def sources(self) -> list[Source]:
+        """What to watch."""
+
+    @abc.abstractmethod
+    async def reconcile(self, key: str) -> None:
+        """Bring ``key`` to its desired state; raise :class:`Requeue` to look again later."""
+
+    def context(self) -> RequestContext:
+        return RequestContext(
+            actor=self.identity,
+            request_id=f"{self.name}-{datetime.now(UTC).timestamp():.6f}",
+            now=datetime.now(UTC),
+        )
+
+    async def run(self) -> None:
+        """Watch and work until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for source in self.sources():
+                    group.create_task(
+                        self._watch(source), name=f"{self.name}-watch-{source.resource.plural}"
+                    )
+                for number in range(self.workers):
+                    group.create_task(self._work(), name=f"{self.name}-worker-{number}")
+        finally:
+            self.queue.close()
+
+    async def _watch(self, source: Source) -> None:
+        """Feed the queue from a watch, resuming where it stopped (relisting after a 410)."""
+        resource_version: str | None = None
+        while True:
+            try:
+                query = WatchQuery(resource_version=resource_version, allow_bookmarks=True)
+                async for event in self.registry.watch(source.resource, None, query):
+                    if event.type == "ERROR":
+                        resource_version = None  # history is gone: list again
+                        break
+                    if event.type == "BOOKMARK":
+                        resource_version = str(event.index)
+                        continue
+                    assert event.object is not None
+                    for key in source.keys(event.object):
+                        self.queue.add(key)
+                    resource_version = str(event.object.resource_version)
+            except StatusError as exc:
+                _log.warning("%s: watch of %s failed: %s", self.name, source.resource.plural, exc)
+                await asyncio.sleep(1)
+
+    async def _work(self) -> None:
+        while (key := await self.queue.get()) is not None:
+            try:
+                await self.reconcile(key)
+                self.queue.forget(key)
+            except Requeue as requeue:
+                self.queue.add_after(key, requeue.after)
+            except ConflictError:
+                self.queue.retry(key)  # someone else wrote first: read again and redo
+            except Exception:
+                delay = self.queue.retry(key)
+                _log.exception(
+                    "%s: reconciling %s failed; retrying in %.2fs", self.name, key, delay
+                )
+            finally:
+                self.queue.done(key)

@@ -1,0 +1,99 @@
+"""The Registry: every read and write any client path makes, in one place.
+
+The apiserver calls it for HTTP requests and in-process controllers call it directly, so both
+go through the same decide → propose → apply path under their own identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from engenho.projections import Projections, StoredObject
+from engenho.registry.continuation import TokenCodec
+from engenho.registry.matching import Matcher
+from engenho.registry.reading import ListResult, Reader
+from engenho.registry.requests import DeleteOptions, ListQuery, RequestContext, WatchQuery
+from engenho.registry.watching import WatchEvent, Watching
+from engenho.registry.writing import DeleteResult, Writer
+from engenho.replication import Proposer
+from engenho.schema import ResourceType
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    def __init__(
+        self,
+        *,
+        proposer: Proposer,
+        projections: Projections,
+        commit_index: Callable[[], int],
+        token_key: bytes,
+        bookmark_interval: float = 60.0,
+    ) -> None:
+        self.projections = projections
+        self.reader = Reader(projections, commit_index, TokenCodec(token_key))
+        self.writer = Writer(proposer, projections)
+        self.watching = Watching(projections, self.reader, bookmark_interval=bookmark_interval)
+
+    async def get(
+        self, rt: ResourceType, namespace: str, name: str, resource_version: str | None = None
+    ) -> StoredObject:
+        return await self.reader.get(rt, namespace, name, resource_version)
+
+    async def list(
+        self, rt: ResourceType, namespace: str | None, query: ListQuery | None = None
+    ) -> ListResult:
+        query = query or ListQuery()
+        matcher = Matcher.build(rt, query.label_selector, query.field_selector)
+        return await self.reader.list(rt, namespace, query, matcher)
+
+    def watch(
+        self, rt: ResourceType, namespace: str | None, query: WatchQuery
+    ) -> AsyncIterator[WatchEvent]:
+        matcher = Matcher.build(rt, query.label_selector, query.field_selector, query.name)
+        self.watching.check(query)
+        return self.watching.events(rt, namespace, query, matcher)
+
+    async def create(
+        self, ctx: RequestContext, rt: ResourceType, namespace: str, body: Any
+    ) -> StoredObject:
+        return await self.writer.create(ctx, rt, namespace, body)
+
+    async def update(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+    ) -> tuple[StoredObject, bool]:
+        return await self.writer.update(ctx, rt, namespace, name, body, subresource=subresource)
+
+    async def patch(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+    ) -> StoredObject:
+        return await self.writer.patch(
+            ctx, rt, namespace, name, patch_type, patch, subresource=subresource
+        )
+
+    async def delete(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        options: DeleteOptions | None = None,
+    ) -> DeleteResult:
+        return await self.writer.delete(ctx, rt, namespace, name, options or DeleteOptions())

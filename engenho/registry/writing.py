@@ -1,0 +1,676 @@
+"""The write path: a request becomes one fully decided command, proposed and applied.
+
+Every write follows the same steps (DESIGN.md rule 2; contract §3.3 of the seed notes):
+
+1. read the current object (creates: check it is absent; others: that it exists);
+2. build the candidate from the body or patch with the server-owned fields kept or set
+   (uid, timestamps, generation, status);
+3. default, prune or refuse unknown fields, validate (422 with every cause);
+4. answer without proposing when nothing changes, or on dry run;
+5. propose ONE command whose precondition is the exact state the candidate was computed
+   from, and wait until it is applied; the apply step decides races, and a lost race is
+   re-planned against the newer object (bounded) unless the client named a resourceVersion.
+
+Refusals before step 5 leave the log untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from attrs import frozen
+
+from engenho.log import (
+    EncodingError,
+    LogUnavailableError,
+    Precondition,
+    ResourceCommand,
+    ResourceKey,
+    Verb,
+)
+from engenho.projections import ApplyOutcome, Projections, StoredObject
+from engenho.registry import refusals
+from engenho.registry.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    InternalError,
+    MethodNotAllowedError,
+    NotFoundError,
+    ServiceUnavailableError,
+    StatusError,
+)
+from engenho.registry.naming import format_timestamp, generated_name, new_uid
+from engenho.registry.patches import apply_json_patch, apply_merge_patch
+from engenho.registry.requests import DeleteOptions, RequestContext
+from engenho.registry.strategic import strategic_merge
+from engenho.registry.strategies import Strategy, strategy_for
+from engenho.replication import Proposer
+from engenho.schema import (
+    Cause,
+    CauseReason,
+    ResourceType,
+    UnknownResourceError,
+    default,
+    definition_for,
+    unknown_fields,
+    validate,
+)
+
+__all__ = ["DeleteResult", "Writer"]
+
+_log = logging.getLogger("engenho.registry")
+_Json = dict[str, Any]
+
+WRITE_ATTEMPTS = 32
+"""How often a write that lost a race is re-planned before it answers 409."""
+
+_SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+@frozen
+class DeleteResult:
+    """What a DELETE answers: the object (removed or now terminating) or a Success Status."""
+
+    object: StoredObject | None
+    status: _Json | None
+    removed: bool
+
+
+def _candidate(
+    group: str, resource: str, namespace: str, name: str, uid: str, obj: _Json
+) -> StoredObject:
+    """A dry run's answer: the object as it would be stored, with no resourceVersion."""
+    shown = copy.deepcopy(obj)
+    shown.get("metadata", {}).pop("resourceVersion", None)
+    return StoredObject(
+        group=group,
+        resource=resource,
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        resource_version=0,
+        data=orjson.dumps(shown),
+    )
+
+
+def _metadata(obj: _Json) -> _Json:
+    meta = obj.get("metadata")
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise BadRequestError("metadata must be an object")
+    return meta
+
+
+def _without(obj: _Json, *keys: str) -> _Json:
+    return {k: v for k, v in obj.items() if k not in keys}
+
+
+def _desired_state_changed(old: _Json, new: _Json) -> bool:
+    """Generation moves when anything but metadata and status changes (upstream: the spec)."""
+    ignored = ("metadata", "status", "apiVersion", "kind")
+    return _without(old, *ignored) != _without(new, *ignored)
+
+
+def _same_object(old: _Json, new: _Json) -> bool:
+    """A write whose result equals the stored object is a no-op (no entry, same RV)."""
+    old_meta = {k: v for k, v in old.get("metadata", {}).items() if k != "resourceVersion"}
+    new_meta = {k: v for k, v in new.get("metadata", {}).items() if k != "resourceVersion"}
+    return old_meta == new_meta and _without(old, "metadata") == _without(new, "metadata")
+
+
+def _terminal_finalizers(obj: _Json) -> bool:
+    """True when nothing holds a deleted object any more (its finalizers are all gone)."""
+    meta = obj.get("metadata", {})
+    if meta.get("finalizers"):
+        return False
+    spec = obj.get("spec")
+    return not (
+        obj.get("kind") == "Namespace" and isinstance(spec, dict) and spec.get("finalizers")
+    )
+
+
+class Writer:
+    """Creates, updates, patches and deletes objects through the log."""
+
+    def __init__(self, proposer: Proposer, projections: Projections) -> None:
+        self._proposer = proposer
+        self._projections = projections
+
+    # ------------------------------------------------------------------ shared steps
+
+    async def _current(self, rt: ResourceType, namespace: str, name: str) -> StoredObject | None:
+        return await self._projections.get(rt.group, rt.plural, namespace, name)
+
+    def _check_identity(
+        self, rt: ResourceType, namespace: str, body: Any, url_name: str | None
+    ) -> _Json:
+        """The URL decides the object's type, namespace and (for updates) name."""
+        if not isinstance(body, dict):
+            raise BadRequestError("the body of the request must be a JSON or YAML object")
+        api_version = body.setdefault("apiVersion", rt.api_version)
+        kind = body.setdefault("kind", rt.kind)
+        if api_version != rt.api_version:
+            raise BadRequestError(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({rt.api_version})"
+            )
+        if kind != rt.kind:
+            raise BadRequestError(
+                f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"the kind {kind!r} does not match the resource {rt.plural!r}"
+            )
+        meta = _metadata(body)
+        if rt.namespaced:
+            body_namespace = meta.get("namespace")
+            if body_namespace in (None, ""):
+                meta["namespace"] = namespace
+            elif body_namespace != namespace:
+                raise BadRequestError(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+        else:
+            meta.pop("namespace", None)
+        if url_name is not None:
+            body_name = meta.get("name")
+            if body_name in (None, ""):
+                meta["name"] = url_name
+            elif body_name != url_name:
+                raise BadRequestError(
+                    f"the name of the object ({body_name}) does not match the name on the URL "
+                    f"({url_name})"
+                )
+        return body
+
+    def _admit(self, ctx: RequestContext, rt: ResourceType, obj: _Json, old: _Json | None) -> None:
+        """Default, handle unknown fields per fieldValidation, validate; refuse with causes."""
+        try:
+            default(obj)
+            unknown = unknown_fields(obj, prune=True)
+            causes = validate(obj, old)
+        except UnknownResourceError as exc:
+            raise BadRequestError(str(exc)) from exc
+        if unknown:
+            if ctx.field_validation == "Strict":
+                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+                raise BadRequestError(
+                    f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                    f"strict decoding error: {listed}"
+                )
+            if ctx.field_validation != "Ignore":
+                ctx.warnings.extend(f'unknown field "{path}"' for path in unknown)
+        type_errors = [c for c in causes if c.reason is CauseReason.TYPE_INVALID]
+        if type_errors:
+            # Upstream's typed decoder refuses these before validation runs: a 400, not a 422.
+            raise BadRequestError(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                + "; ".join(str(c) for c in type_errors)
+            )
+        if causes:
+            raise refusals.invalid(rt, _metadata(obj).get("name", ""), causes)
+
+    async def _namespace_open(self, rt: ResourceType, namespace: str, name: str) -> None:
+        if not rt.namespaced:
+            return
+        found = await self._projections.get("", "namespaces", "", namespace)
+        if found is None:
+            raise NotFoundError(
+                f'namespaces "{namespace}" not found', name=namespace, kind="namespaces"
+            )
+        if found.object.get("metadata", {}).get("deletionTimestamp"):
+            raise refusals.namespace_terminating(rt, name, namespace)
+
+    async def _propose(self, ctx: RequestContext, command: ResourceCommand) -> ApplyOutcome:
+        try:
+            entries = await self._proposer.propose([command])
+        except EncodingError as exc:
+            raise BadRequestError(f"the object cannot be stored: {exc}") from exc
+        except LogUnavailableError as exc:
+            raise ServiceUnavailableError(f"the log cannot accept writes: {exc}") from exc
+        return await self._projections.wait_outcome(entries[0].index)
+
+    def _command(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        verb: Verb,
+        namespace: str,
+        name: str,
+        uid: str,
+        obj: _Json | None,
+        precondition: Precondition,
+    ) -> ResourceCommand:
+        return ResourceCommand(
+            verb=verb,
+            key=ResourceKey(rt.group, rt.version, rt.plural, namespace, name),
+            uid=uid,
+            object=obj,
+            precondition=precondition,
+            actor=ctx.actor,
+            request_id=ctx.request_id,
+            time=ctx.now,
+        )
+
+    @staticmethod
+    def _refused(rt: ResourceType, name: str, outcome: ApplyOutcome) -> StatusError:
+        if outcome.reason == "AlreadyExists":
+            return refusals.already_exists(rt, name)
+        if outcome.reason == "NotFound":
+            return refusals.not_found(rt, name)
+        if outcome.reason in ("Conflict", "UIDMismatch"):
+            return refusals.conflict(rt, name)
+        return InternalError(f"the write was refused: {outcome.reason}")
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self, ctx: RequestContext, rt: ResourceType, namespace: str, body: Any
+    ) -> StoredObject:
+        if "create" not in rt.verbs:
+            raise MethodNotAllowedError(
+                "the server does not allow this method on the requested resource"
+            )
+        obj = self._check_identity(rt, namespace, body, None)
+        meta = _metadata(obj)
+        name = meta.get("name")
+        if not name:
+            prefix = meta.get("generateName")
+            if not prefix or not isinstance(prefix, str):
+                raise refusals.invalid(
+                    rt,
+                    "",
+                    [
+                        Cause(
+                            CauseReason.REQUIRED,
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )
+                    ],
+                )
+            name = meta["name"] = generated_name(prefix)
+        if meta.get("resourceVersion"):
+            raise BadRequestError("resourceVersion should not be set on objects to be created")
+        strategy = strategy_for(rt.group, rt.plural)
+        uid = new_uid()
+        meta["uid"] = uid
+        meta["creationTimestamp"] = format_timestamp(ctx.now)
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(field, None)
+        if strategy.tracks_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        strategy.prepare_create(obj)
+        status = strategy.initial_status(obj)
+        if status is None:
+            obj.pop("status", None)
+        else:
+            obj["status"] = status
+        self._admit(ctx, rt, obj, None)
+        await self._namespace_open(rt, namespace, name)
+        if await self._current(rt, namespace, name) is not None:
+            raise refusals.already_exists(rt, name)
+        if ctx.dry_run:
+            return _candidate(rt.group, rt.plural, namespace, name, uid, obj)
+        command = self._command(
+            ctx, rt, Verb.CREATE, namespace, name, uid, obj, Precondition(must_not_exist=True)
+        )
+        outcome = await self._propose(ctx, command)
+        if not outcome.applied or outcome.object is None:
+            raise self._refused(rt, name, outcome)
+        return outcome.object
+
+    # ------------------------------------------------------------------ update and patch
+
+    async def update(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+    ) -> tuple[StoredObject, bool]:
+        """PUT. Returns the stored object and whether it was created (create-on-update)."""
+        obj = self._check_identity(rt, namespace, body, name)
+        wanted = _metadata(obj).get("resourceVersion") or None
+        strategy = strategy_for(rt.group, rt.plural)
+        current = await self._current(rt, namespace, name)
+        if current is None:
+            if strategy.allow_create_on_update and subresource is None:
+                _metadata(obj).pop("resourceVersion", None)
+                return await self.create(ctx, rt, namespace, obj), True
+            raise refusals.not_found(rt, name)
+
+        def build(old: _Json) -> _Json:
+            return self._replacement(rt, old, copy.deepcopy(obj), subresource)
+
+        stored = await self._rewrite(ctx, rt, namespace, name, current, wanted, build)
+        return stored, False
+
+    async def patch(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        patch_type: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+    ) -> StoredObject:
+        """PATCH with a JSON merge patch (RFC 7386), a JSON Patch (RFC 6902) or a strategic
+        merge patch."""
+        current = await self._current(rt, namespace, name)
+        if current is None:
+            raise refusals.not_found(rt, name)
+        wanted: str | None = None
+        if patch_type in ("merge", "strategic") and isinstance(patch, dict):
+            patch_meta = patch.get("metadata")
+            if isinstance(patch_meta, dict) and patch_meta.get("resourceVersion"):
+                wanted = str(patch_meta["resourceVersion"])
+
+        def build(old: _Json) -> _Json:
+            if patch_type == "merge":
+                patched = apply_merge_patch(copy.deepcopy(old), patch)
+            elif patch_type == "json":
+                patched = apply_json_patch(copy.deepcopy(old), patch)
+            elif patch_type == "strategic":
+                patched = strategic_merge(old, patch, definition_for(rt.api_version, rt.kind))
+            else:
+                raise BadRequestError(f"unsupported patch type {patch_type}")
+            patched = self._check_identity(rt, namespace, patched, name)
+            for field in ("uid", "namespace"):
+                if _metadata(patched).get(field) != old["metadata"].get(field) and (
+                    field != "namespace" or rt.namespaced
+                ):
+                    raise BadRequestError(f"metadata.{field} may not be changed by a patch")
+            if patch_type == "json" and _metadata(patched).get("resourceVersion") != old[
+                "metadata"
+            ].get("resourceVersion"):
+                raise refusals.conflict(rt, name)
+            return self._replacement(rt, old, patched, subresource)
+
+        return await self._rewrite(ctx, rt, namespace, name, current, wanted, build)
+
+    def _replacement(
+        self, rt: ResourceType, old: _Json, new: _Json, subresource: str | None
+    ) -> _Json:
+        """Keep what the server owns: identity, timestamps, generation, and the part of the
+        object the other endpoint (main resource vs status) is responsible for."""
+        strategy = strategy_for(rt.group, rt.plural)
+        meta, old_meta = _metadata(new), old["metadata"]
+        if meta.get("uid") not in (None, "", old_meta.get("uid")):
+            raise refusals.invalid(
+                rt,
+                old_meta.get("name", ""),
+                [
+                    Cause(
+                        CauseReason.INVALID,
+                        "metadata.uid",
+                        f'Invalid value: "{meta.get("uid")}": field is immutable',
+                    )
+                ],
+            )
+        for field in _SERVER_META:
+            if field in old_meta:
+                meta[field] = old_meta[field]
+            else:
+                meta.pop(field, None)
+        meta["resourceVersion"] = old_meta.get("resourceVersion")
+        has_status = rt.subresource("status") is not None
+        if subresource == "finalize":
+            # namespaces/finalize changes spec.finalizers only.
+            finalizers = (new.get("spec") or {}).get("finalizers") or []
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = finalizers
+            return new
+        if subresource == "status":
+            # The status endpoint changes status only; everything else stays as stored.
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+            return new
+        if has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if old.get("kind") == "Namespace":
+            # Only namespaces/finalize may change a namespace's spec.finalizers.
+            spec = new.setdefault("spec", {})
+            if isinstance(spec, dict):
+                spec["finalizers"] = old.get("spec", {}).get("finalizers", [])
+        if old.get("kind") == "Service":
+            # An update that omits the allocated addresses keeps them (they are immutable).
+            spec, old_spec = new.get("spec"), old.get("spec") or {}
+            if isinstance(spec, dict):
+                for field in ("clusterIP", "clusterIPs"):
+                    if not spec.get(field) and old_spec.get(field):
+                        spec[field] = old_spec[field]
+        if strategy.tracks_generation:
+            generation = old_meta.get("generation", 1)
+            meta["generation"] = generation + 1 if _desired_state_changed(old, new) else generation
+        else:
+            meta.pop("generation", None)
+        old_finalizers = set(old_meta.get("finalizers") or ())
+        if old_meta.get("deletionTimestamp") and set(meta.get("finalizers") or ()) - old_finalizers:
+            raise ForbiddenError(
+                f'{rt.qualified_name} "{old_meta.get("name", "")}" is forbidden: no new '
+                "finalizers can be added if the object is being deleted",
+                name=old_meta.get("name", ""),
+                group=rt.group,
+                kind=rt.plural,
+            )
+        return new
+
+    async def _rewrite(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        current: StoredObject,
+        wanted: str | None,
+        build: Callable[[_Json], _Json],
+    ) -> StoredObject:
+        """Plan, admit and propose a change to an existing object; re-plan lost races."""
+        for _attempt in range(WRITE_ATTEMPTS):
+            if wanted is not None and wanted != str(current.resource_version):
+                raise refusals.conflict(rt, name)
+            old = current.object
+            candidate = build(old)
+            self._admit(ctx, rt, candidate, old)
+            if _same_object(old, candidate):
+                return current
+            if ctx.dry_run:
+                return _candidate(rt.group, rt.plural, namespace, name, current.uid, candidate)
+            removal = bool(candidate["metadata"].get("deletionTimestamp")) and _terminal_finalizers(
+                candidate
+            )
+            precondition = Precondition(resource_version=current.resource_version, uid=current.uid)
+            candidate["metadata"].pop("resourceVersion", None)
+            command = self._command(
+                ctx,
+                rt,
+                Verb.FINALIZE if removal else Verb.UPDATE,
+                namespace,
+                name,
+                current.uid,
+                None if removal else candidate,
+                precondition,
+            )
+            outcome = await self._propose(ctx, command)
+            if outcome.applied and outcome.object is not None:
+                return outcome.object
+            if outcome.reason == "NotFound":
+                raise refusals.not_found(rt, name)
+            if outcome.reason not in ("Conflict", "UIDMismatch") or wanted is not None:
+                raise self._refused(rt, name, outcome)
+            fresh = await self._current(rt, namespace, name)
+            if fresh is None:
+                raise refusals.not_found(rt, name)
+            current = fresh
+        raise refusals.conflict(rt, name)
+
+    # ------------------------------------------------------------------ delete
+
+    async def delete(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        options: DeleteOptions,
+    ) -> DeleteResult:
+        strategy = strategy_for(rt.group, rt.plural)
+        if name in strategy.protected_names:
+            raise ForbiddenError(
+                f'{rt.qualified_name} "{name}" is forbidden: this namespace may not be deleted',
+                name=name,
+                group=rt.group,
+                kind=rt.plural,
+            )
+        for _attempt in range(WRITE_ATTEMPTS):
+            current = await self._current(rt, namespace, name)
+            if current is None:
+                raise refusals.not_found(rt, name)
+            self._check_delete_preconditions(rt, name, current, options)
+            old = current.object
+            lingering = self._lingering(ctx, rt, strategy, old, options)
+            if lingering is None:
+                verb, obj = Verb.DELETE, None
+            elif _same_object(old, lingering):
+                return DeleteResult(current, None, removed=False)
+            else:
+                verb, obj = Verb.DELETE, lingering
+                obj["metadata"].pop("resourceVersion", None)
+            if ctx.dry_run:
+                shown = (
+                    current
+                    if obj is None
+                    else _candidate(rt.group, rt.plural, namespace, name, current.uid, obj)
+                )
+                return self._delete_result(rt, strategy, shown, removed=obj is None)
+            command = self._command(
+                ctx,
+                rt,
+                verb,
+                namespace,
+                name,
+                current.uid,
+                obj,
+                Precondition(resource_version=current.resource_version, uid=current.uid),
+            )
+            outcome = await self._propose(ctx, command)
+            if outcome.applied and outcome.object is not None:
+                return self._delete_result(rt, strategy, outcome.object, removed=obj is None)
+            if outcome.reason == "NotFound":
+                raise refusals.not_found(rt, name)
+            if outcome.reason not in ("Conflict", "UIDMismatch"):
+                raise self._refused(rt, name, outcome)
+        raise refusals.conflict(rt, name)
+
+    @staticmethod
+    def _check_delete_preconditions(
+        rt: ResourceType, name: str, current: StoredObject, options: DeleteOptions
+    ) -> None:
+        if options.precondition_uid and options.precondition_uid != current.uid:
+            raise refusals.uid_conflict(rt, name, options.precondition_uid, current.uid)
+        if options.precondition_resource_version and options.precondition_resource_version != str(
+            current.resource_version
+        ):
+            raise ConflictError(
+                f'Operation cannot be fulfilled on {rt.qualified_name} "{name}": Precondition '
+                f"failed: ResourceVersion in precondition: "
+                f"{options.precondition_resource_version}, ResourceVersion in object meta: "
+                f"{current.resource_version}",
+                name=name,
+                group=rt.group,
+                kind=rt.plural,
+            )
+
+    @staticmethod
+    def _lingering(
+        ctx: RequestContext,
+        rt: ResourceType,
+        strategy: Strategy,
+        old: _Json,
+        options: DeleteOptions,
+    ) -> _Json | None:
+        """The object as it stays after this DELETE, or None when it is removed now."""
+        obj = copy.deepcopy(old)
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        policy = options.propagation_policy
+        if policy is None and options.orphan_dependents is not None:
+            policy = "Orphan" if options.orphan_dependents else "Background"
+        if policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        graceful = False
+        grace = options.grace_period_seconds
+        if strategy.graceful_delete and grace != 0:
+            spec = obj.get("spec") or {}
+            phase = (obj.get("status") or {}).get("phase")
+            if spec.get("nodeName") and phase not in ("Succeeded", "Failed"):
+                graceful = True
+                if grace is None:
+                    grace = spec.get("terminationGracePeriodSeconds", 30)
+        namespace_held = rt.group == "" and rt.plural == "namespaces"
+        if meta.get("deletionTimestamp"):
+            # Already terminating: a second delete changes nothing (except a shorter grace).
+            if (
+                graceful
+                and grace is not None
+                and grace < meta.get("deletionGracePeriodSeconds", grace)
+            ):
+                meta["deletionGracePeriodSeconds"] = grace
+            if finalizers != list(meta.get("finalizers") or []) and policy in (
+                "Orphan",
+                "Foreground",
+            ):
+                meta["finalizers"] = finalizers
+            return obj
+        if not finalizers and not graceful and not namespace_held:
+            return None
+        grace = grace if graceful and grace is not None else 0
+        meta["deletionTimestamp"] = format_timestamp(ctx.now + timedelta(seconds=grace))
+        meta["deletionGracePeriodSeconds"] = grace
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if strategy.tracks_generation:
+            meta["generation"] = meta.get("generation", 1) + 1
+        if namespace_held:
+            obj.setdefault("status", {})["phase"] = "Terminating"
+        return obj
+
+    @staticmethod
+    def _delete_result(
+        rt: ResourceType, strategy: Strategy, stored: StoredObject, *, removed: bool
+    ) -> DeleteResult:
+        if not removed or strategy.return_deleted_object:
+            return DeleteResult(stored, None, removed=removed)
+        details: _Json = {"name": stored.name, "kind": rt.plural, "uid": stored.uid}
+        if rt.group:
+            details["group"] = rt.group
+        status = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": details,
+        }
+        return DeleteResult(stored, status, removed=True)
