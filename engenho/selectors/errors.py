@@ -39,6 +39,13 @@ class InvalidFieldSelectorError(SelectorError):
 class UnsupportedFieldError(SelectorError):
     """Raised by ``check_supported`` for a field the resource cannot be selected by."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, *, metadata_only: bool = False) -> None:
         self.field = field
-        super().__init__(f"field label not supported: {field}")
+        if metadata_only:
+            message = (
+                f'"{field}" is not a known field selector: only "metadata.name", '
+                '"metadata.namespace"'
+            )
+        else:
+            message = f"field label not supported: {field}"
+        super().__init__(message)

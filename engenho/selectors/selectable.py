@@ -149,6 +149,9 @@ def check_supported(selector: FieldSelector, group: str, resource: str, namespac
     select everything or nothing (contract §18.2).
     """
     supported = supported_fields(group, resource, namespaced)
+    # Upstream words the refusal two ways: kinds with their own field conversion say "field
+    # label not supported"; the rest fall back to the metadata-only default conversion.
+    own = (group, resource) in _KIND_FIELDS
     for requirement in selector.requirements:
         if requirement.field not in supported:
-            raise UnsupportedFieldError(requirement.field)
+            raise UnsupportedFieldError(requirement.field, metadata_only=not own)
