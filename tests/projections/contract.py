@@ -97,8 +97,8 @@ def state_of(items: Sequence[StoredObject]) -> dict[tuple[str, str, str, str], A
     }
 
 
-def model_state(model: Model) -> dict[tuple[str, str, str, str], Any]:
-    return {k: (v.uid, v.rv, v.obj) for k, v in model.objects().items()}
+def model_state(model: Model, resource: str = "configmaps") -> dict[tuple[str, str, str, str], Any]:
+    return {k: (v.uid, v.rv, v.obj) for k, v in model.objects("", resource).items()}
 
 
 # Each case: commands applied first (all must apply), the command under test, and what it must

@@ -10,16 +10,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engenho.log import LogStore, ResourceCommand, Verb
 from engenho.projections import ProjectionOptions, Projections, rebuild, sqlite_url
 from tests.projections.contract import as_events, collect, model_state, state_of
-from tests.projections.helpers import create, delete, finalize, propose, system, update
+from tests.projections.helpers import create, delete, finalize, key, propose, system, update
 from tests.projections.model import Model
 
-NAMES = [("a", "default"), ("b", "default"), ("a", "other")]
+# The same name in several namespaces and resources: identity is (group, resource, namespace,
+# name). Namespaces are cluster-scoped (namespace "").
+NAMES = [
+    ("a", "default", "configmaps"),
+    ("b", "default", "configmaps"),
+    ("a", "other", "configmaps"),
+    ("a", "default", "secrets"),
+    ("a", "", "namespaces"),
+]
+RESOURCES = sorted({resource for _, _, resource in NAMES})
 VERBS = ["create", "update", "patch", "delete", "linger", "finalize", "system"]
 PRECONDITIONS = [
     "none",
@@ -35,10 +45,23 @@ def build(data: st.DataObject, model: Model, index: int) -> ResourceCommand:
     verb = data.draw(st.sampled_from(VERBS), label="verb")
     if verb == "system":
         return system()
-    name, namespace = data.draw(st.sampled_from(NAMES), label="key")
+    name, namespace, resource = data.draw(st.sampled_from(NAMES), label="key")
+    command = _command(data, model, index, verb, name, namespace, resource)
+    return attrs.evolve(command, key=key(name, namespace, resource))
+
+
+def _command(
+    data: st.DataObject,
+    model: Model,
+    index: int,
+    verb: str,
+    name: str,
+    namespace: str,
+    resource: str,
+) -> ResourceCommand:
     if verb == "create":
         return create(name, namespace, v=str(index))
-    current = model.state.get(("", "configmaps", namespace, name))
+    current = model.state.get(("", resource, namespace, name))
     mode = data.draw(st.sampled_from(PRECONDITIONS), label="precondition")
     rv = uid = None
     if mode == "current rv":
@@ -101,9 +124,10 @@ async def check(directory: Path, commands, expected, batch: int, cut: int) -> No
                 reference = Model.empty()
                 for index, command in enumerate(commands[:at], start=1):
                     reference.apply(index, command)
-                page = await projections.list("", "configmaps", None, at=at)
-                assert state_of(page.items) == model_state(reference), at
-            events = [e for _, e in expected if e is not None]
+                for resource in RESOURCES:
+                    page = await projections.list("", resource, None, at=at)
+                    assert state_of(page.items) == model_state(reference, resource), at
+            events = [e for _, e in expected if e is not None and e.key[1] == "configmaps"]
             if events:
                 assert as_events(await collect(live, events[-1].index)) == events
                 # Replay from history (the ring is tiny) agrees too.
