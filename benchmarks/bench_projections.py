@@ -68,15 +68,31 @@ async def catch_up(base: Path, count: int) -> tuple[float, float, float]:
     return append_rate, read_rate, apply_rate
 
 
-async def live(base: Path, count: int) -> tuple[float, float]:
-    """Proposers append while the projection applies; (appends/s, applied/s end to end)."""
+async def live(base: Path, count: int, subscribers: int = 0) -> tuple[float, float]:
+    """Proposers append while the projection applies (and ``subscribers`` watch every
+    change); (appends/s, applied/s end to end)."""
+    name = f"live-{subscribers}"
     async with (
-        await LogStore.open(base / "log-live") as log,
-        await Projections.open(sqlite_url(base / "live.db"), log) as projections,
+        await LogStore.open(base / f"log-{name}") as log,
+        await Projections.open(
+            sqlite_url(base / f"{name}.db"),
+            log,
+            options=ProjectionOptions(subscriber_buffer=count + 1),
+        ) as projections,
     ):
+
+        async def watcher() -> None:
+            async with projections.subscribe("", "configmaps", None, 0) as subscription:
+                async for change in subscription:
+                    if change.index == count:
+                        return
+
         started = time.perf_counter()
-        append_rate = await fill_log(log, count, proposers=64)
-        await projections.wait_for(count)
+        async with asyncio.TaskGroup() as group:
+            for w in range(subscribers):
+                group.create_task(watcher(), name=f"bench-live-watcher-{w}")
+            append_rate = await fill_log(log, count, proposers=64)
+            await projections.wait_for(count)
         return append_rate, count / (time.perf_counter() - started)
 
 
@@ -155,6 +171,7 @@ def main(quick: bool = False) -> None:
     try:
         append_rate, read_rate, apply_rate = uvloop.run(catch_up(base, count))
         live_append, live_apply = uvloop.run(live(base, count))
+        watched_append, watched_apply = uvloop.run(live(base, count, subscribers=100))
         table = Table(title=f"projection applier, {count:,} 1 KiB ConfigMap creates (SQLite)")
         for column in ("mode", "log appends/s", "applied/s", "applied / appended"):
             table.add_column(column, justify="right")
@@ -169,6 +186,12 @@ def main(quick: bool = False) -> None:
             f"{live_append:,.0f}",
             f"{live_apply:,.0f}",
             f"{live_apply / live_append:.2f}",
+        )
+        table.add_row(
+            "live, + 100 watchers",
+            f"{watched_append:,.0f}",
+            f"{watched_apply:,.0f}",
+            f"{watched_apply / watched_append:.2f}",
         )
         console.print(table)
         console.print(

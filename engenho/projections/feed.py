@@ -63,9 +63,15 @@ class ChangeFeed:
             self._ring_floor = ring[cut - 1].index
             del ring[:cut]
         subscribers = self._subscribers
-        if subscribers:
+        if subscribers and changes:
+            # Snapshot each scope's subscribers once per batch: a push may end (unregister) one.
+            scopes: dict[tuple[str, str], tuple[Subscription, ...]] = {}
             for change in changes:
-                for subscription in tuple(subscribers.get((change.group, change.resource), ())):
+                scope = (change.group, change.resource)
+                targets = scopes.get(scope)
+                if targets is None:
+                    targets = scopes[scope] = tuple(subscribers.get(scope, ()))
+                for subscription in targets:
                     subscription._push(change)
         self.published = through
 
