@@ -1,30 +1,29 @@
 """Applying a batch of committed entries: one transaction for the rows and the applied index.
 
 A batch costs a few round trips whatever its size (aiosqlite hops to its thread for each
-call): one query for the current versions of the batch's keys, one ``executemany`` closing
-the versions the batch replaced, one ``executemany`` inserting the versions it wrote, one
-update of the applied index, one commit. Because the applied index commits with the rows, a
-crash leaves either the whole batch or none of it, and restarting at applied + 1 never applies
-an entry twice.
+call): one ``executemany`` closing the versions the batch replaced, one ``executemany``
+inserting the versions it wrote, one update of the applied index, one commit. The current
+versions the entries are decided against come from the in-memory :class:`CurrentState`, which
+always equals the tables' current rows at the applied index. Because the applied index
+commits with the rows, a crash leaves either the whole batch or none of it, and restarting at
+applied + 1 never applies an entry twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 from attrs import frozen
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engenho.log import Entry
+from engenho.projections.current import CurrentState
 from engenho.projections.deciding import decide
 from engenho.projections.records import ApplyOutcome, Change, EventType, StoredObject, object_key
-from engenho.projections.statements import INSERT_COLUMNS, Statements, statements
+from engenho.projections.statements import INSERT_COLUMNS, statements
 
 __all__ = ["AppliedBatch", "apply_batch", "fold_batch"]
-
-KEY_CHUNK = 512
-"""Keys per ``IN`` list: well below every backend's bound-parameter limit."""
 
 
 @frozen
@@ -100,14 +99,17 @@ def fold_batch(entries: Sequence[Entry], priors: dict[str, StoredObject]) -> App
     return AppliedBatch(outcomes, changes, inserts, closes)
 
 
-async def apply_batch(connection: AsyncConnection, entries: Sequence[Entry]) -> AppliedBatch:
+async def apply_batch(
+    connection: AsyncConnection, entries: Sequence[Entry], current: CurrentState
+) -> AppliedBatch:
     """Apply consecutive committed ``entries`` (the first follows the applied index) in one
-    transaction on ``connection``, and commit."""
+    transaction on ``connection``, and commit. ``current`` is the state before the batch; the
+    caller updates it with the batch's changes once this returns (the commit succeeded)."""
     last = entries[-1]
     sql = statements(connection.dialect)
+    priors = {key: found for key in _batch_keys(entries) if (found := current.get(key))}
+    batch = fold_batch(entries, priors)
     async with connection.begin():
-        priors = await _current_versions(connection, sql, _batch_keys(entries))
-        batch = fold_batch(entries, priors)
         # Close replaced versions before inserting their successors: the unique index on the
         # current version of a key must hold after every statement.
         if batch.closes:
@@ -122,18 +124,3 @@ async def apply_batch(connection: AsyncConnection, entries: Sequence[Entry]) -> 
             sql.meta.sql, sql.meta.parameters(sql.META_NAMES, (last.index, last.hash, 1))
         )
     return batch
-
-
-async def _current_versions(
-    connection: AsyncConnection, sql: Statements, keys: list[str]
-) -> dict[str, StoredObject]:
-    """The current versions of ``keys`` that exist, by key."""
-    found: dict[str, StoredObject] = {}
-    for start in range(0, len(keys), KEY_CHUNK):
-        chunk = keys[start : start + KEY_CHUNK]
-        query, names = sql.priors(len(chunk))
-        padded = (*chunk, *([chunk[-1]] * (len(names) - len(chunk))))
-        result = await connection.exec_driver_sql(query.sql, query.parameters(names, padded))
-        for r in cast(Iterable[Sequence[Any]], result):
-            found[r[0]] = StoredObject(r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]))
-    return found

@@ -2,9 +2,10 @@
 
 One applier task consumes committed entries strictly in index order and applies them in
 batches, each in one transaction with the applied index (``applying``). After each commit it
-publishes, synchronously, the batch's outcomes (``progress``) and changes (``feed``). Reads go
-to the database through their own pooled connections; the engine is owned here and disposed
-on close.
+publishes, synchronously, the batch's changes to the in-memory current state (``current``),
+its outcomes (``progress``) and its changes to the feed (``feed``). Reads of the current state
+come from memory; reads at an exact older index, history and the digest go to the database
+through their own pooled connections. The engine is owned here and disposed on close.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engenho.log import Entry, LogStore
 from engenho.projections.applying import AppliedBatch, apply_batch
-from engenho.projections.database import create_engine, single_statement, snapshot, writer
+from engenho.projections.current import CurrentState
+from engenho.projections.database import create_engine, snapshot, writer
 from engenho.projections.digest import compute_digest
 from engenho.projections.errors import (
     HistoryExpired,
@@ -36,8 +38,8 @@ from engenho.projections.options import ProjectionOptions
 from engenho.projections.progress import ApplyProgress
 from engenho.projections.reading import (
     ProjectionState,
-    get_current,
     list_objects,
+    load_current,
     read_changes,
     read_state,
 )
@@ -59,8 +61,10 @@ class Projections:
         log: LogStore,
         state: ProjectionState,
         options: ProjectionOptions,
+        current: CurrentState,
     ) -> None:
         self.options = options
+        self._current = current
         self._engine = engine
         self._log = log
         self._floor = state.floor
@@ -95,11 +99,12 @@ class Projections:
             await upgrade(engine)
             async with snapshot(engine) as connection:
                 state = await read_state(connection)
+                current = CurrentState(await load_current(connection))
             await _check_belongs(state, log)
         except BaseException:
             await engine.dispose()
             raise
-        projections = cls(engine, log, state, options or ProjectionOptions())
+        projections = cls(engine, log, state, options or ProjectionOptions(), current)
         projections._task = asyncio.create_task(
             projections._apply_loop(), name="projection-applier"
         )
@@ -151,7 +156,7 @@ class Projections:
                         async with self._write_lock:
                             self._writing = True
                             try:
-                                applied = await apply_batch(connection, batch)
+                                applied = await apply_batch(connection, batch, self._current)
                             finally:
                                 self._writing = False
                         self._publish(applied, batch[-1])
@@ -167,6 +172,9 @@ class Projections:
             self._fail(error)
 
     def _publish(self, applied: AppliedBatch, last: Entry) -> None:
+        # One step, no await: readers see the current state, the applied index and the feed
+        # move together.
+        self._current.apply(applied.changes)
         self._progress.advance(last.index, applied.outcomes)
         self._feed.publish(applied.changes, last.index)
 
@@ -210,9 +218,7 @@ class Projections:
     ) -> StoredObject | None:
         """The current version of an object, or ``None``."""
         self._check_open()
-        key = object_key(group, resource, namespace, name)
-        async with single_statement(self._engine) as connection:
-            return await get_current(connection, key, group, resource)
+        return self._current.get(object_key(group, resource, namespace, name))
 
     async def list(
         self,
@@ -234,6 +240,10 @@ class Projections:
         self._check_open()
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be positive or None (no limit), not {limit}")
+        applied = self.applied_index
+        if at is None or at == applied:
+            items, more = self._current.list(group, resource, namespace, after, limit)
+            return Page(items, applied, more)
         async with snapshot(self._engine) as connection:
             state = await read_state(connection)
             if at is not None:

@@ -21,8 +21,8 @@ from engenho.projections.tables import PROJECTION_STATE as S
 
 __all__ = [
     "ProjectionState",
-    "get_current",
     "list_objects",
+    "load_current",
     "read_changes",
     "read_state",
 ]
@@ -48,14 +48,12 @@ def _items(group: str, resource: str, rows: Iterable[Sequence[Any]]) -> list[Sto
     return [StoredObject(group, resource, r[1], r[2], r[3], r[0], r[4]) for r in rows]
 
 
-async def get_current(
-    connection: AsyncConnection, key: str, group: str, resource: str
-) -> StoredObject | None:
+async def load_current(connection: AsyncConnection) -> list[StoredObject]:
+    """Every current version (what :class:`CurrentState` is loaded from at open)."""
     rows = await connection.execute(
-        select(*ITEM_COLUMNS).where(V.c.key == key, V.c.valid_to.is_(None))
+        select(V.c.api_group, V.c.resource, *ITEM_COLUMNS).where(V.c.valid_to.is_(None))
     )
-    items = _items(group, resource, rows)
-    return items[0] if items else None
+    return [StoredObject(r[0], r[1], r[3], r[4], r[5], r[2], bytes(r[6])) for r in rows]
 
 
 def _scope(query: Select[Any], group: str, resource: str, namespace: str | None) -> Select[Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from engenho.log import LogStore
 from engenho.projections.applying import apply_batch
+from engenho.projections.current import CurrentState
 from engenho.projections.database import create_engine, snapshot, writer
 from engenho.projections.digest import compute_digest
 from engenho.projections.migrating import downgrade, upgrade
@@ -56,11 +57,13 @@ async def rebuild(
     try:
         await downgrade(engine)
         await upgrade(engine)
+        current = CurrentState()
         async with writer(engine) as connection:
             index = 1
             while index <= total:
                 entries = await log.read(index, total, limit=batch_entries)
-                await apply_batch(connection, entries)
+                applied = await apply_batch(connection, entries, current)
+                current.apply(applied.changes)
                 index = entries[-1].index + 1
                 if progress is not None:
                     progress(entries[-1].index, total)

@@ -69,6 +69,8 @@ _Json = dict[str, Any]
 
 WRITE_ATTEMPTS = 32
 """How often a write that lost a race is re-planned before it answers 409."""
+GENERATE_NAME_ATTEMPTS = 8
+"""How often a create draws a new generated name when the last one was taken."""
 
 _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 
@@ -279,22 +281,23 @@ class Writer:
             )
         obj = self._check_identity(rt, namespace, body, None)
         meta = _metadata(obj)
-        name = meta.get("name")
-        if not name:
-            prefix = meta.get("generateName")
-            if not prefix or not isinstance(prefix, str):
-                raise refusals.invalid(
-                    rt,
-                    "",
-                    [
-                        Cause(
-                            CauseReason.REQUIRED,
-                            "metadata.name",
-                            "Required value: name or generateName is required",
-                        )
-                    ],
-                )
-            name = meta["name"] = generated_name(prefix)
+        prefix = meta.get("generateName")
+        prefix = prefix if isinstance(prefix, str) else ""
+        if not meta.get("name") and not prefix:
+            raise refusals.invalid(
+                rt,
+                "",
+                [
+                    Cause(
+                        CauseReason.REQUIRED,
+                        "metadata.name",
+                        "Required value: name or generateName is required",
+                    )
+                ],
+            )
+        generated = not meta.get("name")
+        if generated:
+            meta["name"] = generated_name(prefix)
         if meta.get("resourceVersion"):
             raise BadRequestError("resourceVersion should not be set on objects to be created")
         strategy = strategy_for(rt.group, rt.plural)
@@ -314,18 +317,28 @@ class Writer:
         else:
             obj["status"] = status
         self._admit(ctx, rt, obj, None)
-        await self._namespace_open(rt, namespace, name)
-        if await self._current(rt, namespace, name) is not None:
-            raise refusals.already_exists(rt, name)
-        if ctx.dry_run:
-            return _candidate(rt.group, rt.plural, namespace, name, uid, obj)
-        command = self._command(
-            ctx, rt, Verb.CREATE, namespace, name, uid, obj, Precondition(must_not_exist=True)
-        )
-        outcome = await self._propose(ctx, command)
-        if not outcome.applied or outcome.object is None:
-            raise self._refused(rt, name, outcome)
-        return outcome.object
+        await self._namespace_open(rt, namespace, meta["name"])
+        # A generated name that is taken is drawn again, as upstream's RetryGenerateName does
+        # (27^5 suffixes collide often enough in a few thousand creates to matter).
+        for _attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+            name = meta["name"]
+            if await self._current(rt, namespace, name) is not None:
+                if generated:
+                    meta["name"] = generated_name(prefix)
+                    continue
+                raise refusals.already_exists(rt, name)
+            if ctx.dry_run:
+                return _candidate(rt.group, rt.plural, namespace, name, uid, obj)
+            command = self._command(
+                ctx, rt, Verb.CREATE, namespace, name, uid, obj, Precondition(must_not_exist=True)
+            )
+            outcome = await self._propose(ctx, command)
+            if outcome.applied and outcome.object is not None:
+                return outcome.object
+            if not (generated and outcome.reason == "AlreadyExists"):
+                raise self._refused(rt, name, outcome)
+            meta["name"] = generated_name(prefix)
+        raise refusals.already_exists(rt, meta["name"])
 
     # ------------------------------------------------------------------ update and patch
 

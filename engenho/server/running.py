@@ -188,6 +188,8 @@ async def _listen(
         log_config=None,
         timeout_graceful_shutdown=_GRACEFUL_SECONDS,
         timeout_keep_alive=60,
+        proxy_headers=False,
+        server_header=False,
     )
     server = _Server(config, shutdown)
     config.load()
