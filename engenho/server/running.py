@@ -39,6 +39,7 @@ from engenho.registry import Registry
 from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
 from engenho.server.bootstrap import bootstrap
+from engenho.server.collecting import CollectionPacer
 from engenho.server.options import ServerOptions
 
 __all__ = ["ADMIN", "run_server", "serve"]
@@ -140,9 +141,12 @@ async def _serve(
         _log.info("created %d boot-time objects", created)
     controllers = ControllerManager([NamespaceController(registry)])
     controllers.start()
+    pacer = CollectionPacer()
+    pacer.start()
     try:
         return await _listen(options, pki, log, projections, registry, ready)
     finally:
+        await pacer.stop()
         await controllers.stop()
 
 
