@@ -37,6 +37,9 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null) \
+		|| echo "wrk could not be installed: API creates fall back to a Python client"
 	$(BIN)/python -m benchmarks
 
 format: $(STAMP)

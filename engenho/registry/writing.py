@@ -644,6 +644,8 @@ class Writer:
                     grace = spec.get("terminationGracePeriodSeconds", 30)
         namespace_held = rt.group == "" and rt.plural == "namespaces"
         if meta.get("deletionTimestamp"):
+            if grace == 0 and not finalizers and not namespace_held:
+                return None  # the node agent's final delete, or a forced one
             # Already terminating: a second delete changes nothing (except a shorter grace).
             if (
                 graceful
