@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip
-SOURCES := engenho tests benchmarks tools migrations
+SOURCES := $(wildcard engenho tests benchmarks tools migrations)
 
 .PHONY: run test lint typecheck imports unit bench format clean venv
 
