@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from attrs import evolve
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -34,14 +35,15 @@ from engenho.projections import StoredObject
 from engenho.registry import (
     BadRequestError,
     DeleteOptions,
+    InvalidError,
     ListQuery,
     MethodNotAllowedError,
     NotFoundError,
     Registry,
     RequestContext,
     ServiceUnavailableError,
+    StatusCause,
     StatusError,
-    UnsupportedMediaTypeError,
     WatchQuery,
 )
 from engenho.schema import Catalogue, ResourceType
@@ -168,6 +170,14 @@ class ResourceEndpoints:
         manager = request.query_params.get("fieldManager") or None
         if manager is not None and len(manager) > 128:
             raise BadRequestError("fieldManager: Too long: may not be more than 128 bytes")
+        if manager is None and request.query_params.get("fieldManager") is None:
+            # Upstream names an unnamed manager after the client's User-Agent product token
+            # (but apply must be given one explicitly, so leave it unset for PATCH).
+            agent = request.headers.get("user-agent", "").split("/", 1)[0].strip()
+            if request.method != "PATCH" or "apply-patch" not in request.headers.get(
+                "content-type", ""
+            ):
+                manager = agent or None
         return RequestContext(
             actor=identity_of(request.scope),
             request_id=request.headers.get("audit-id") or str(uuid.uuid4()),
@@ -347,35 +357,59 @@ class ResourceEndpoints:
     ) -> Response:
         ctx = self._context(request)
         kind = patch_type(request.headers.get("content-type"))
-        if request.query_params.get("force") is not None and kind != "apply":
-            raise BadRequestError("force: Forbidden: may not be specified for non-apply patch")
-        if kind == "apply":
-            raise UnsupportedMediaTypeError(
-                f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json "
-                f"({request.headers.get('content-type')} is not supported yet)"
+        force = request.query_params.get("force")
+        if force is not None and kind != "apply":
+            raise InvalidError(
+                'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified '
+                "for non-apply patch",
+                kind="PatchOptions",
+                group="meta.k8s.io",
+                causes=[
+                    StatusCause(
+                        "FieldValueForbidden",
+                        "Forbidden: may not be specified for non-apply patch",
+                        "force",
+                    )
+                ],
             )
         body = await self._body(request)
-        stored = await self.registry.patch(
-            ctx,
-            target.resource,
-            self._namespace(target),
-            target.name or "",
-            kind,
-            body,
-            subresource=subresource,
-        )
-        response = self._object_response(request, target, stored)
+        namespace, name = self._namespace(target), target.name or ""
+        status = 200
+        if kind == "apply":
+            stored, created = await self.registry.apply(
+                ctx,
+                target.resource,
+                namespace,
+                name,
+                body,
+                force=_flag(request, "force"),
+                subresource=subresource,
+            )
+            status = 201 if created else 200
+        else:
+            stored = await self.registry.patch(
+                ctx, target.resource, namespace, name, kind, body, subresource=subresource
+            )
+        response = self._object_response(request, target, stored, status)
         response.headers.raw.extend(
             (k.lower().encode(), v.encode()) for k, v in _warning_headers(ctx)
         )
         return response
 
-    async def _delete_options(self, request: Request) -> DeleteOptions:
+    async def _delete_options(
+        self, request: Request, ctx: RequestContext
+    ) -> tuple[DeleteOptions, RequestContext]:
+        """The DeleteOptions of a DELETE (query parameters or body), and the request's context
+        with the body's ``dryRun`` taken into account (kubectl sends it there)."""
         raw = await request.body()
         body: Any = decode_body(raw, request.headers.get("content-type")) if raw.strip() else {}
         if not isinstance(body, dict):
             raise BadRequestError("the body of a DELETE must be a DeleteOptions object")
+        dry_run = body.get("dryRun") or []
+        if not isinstance(dry_run, list) or any(value != "All" for value in dry_run):
+            raise BadRequestError(f"invalid dry run value: {dry_run!r}; supported values: All")
+        if dry_run:
+            ctx = evolve(ctx, dry_run=True)
         params = request.query_params
         grace = body.get("gracePeriodSeconds", _int_param(request, "gracePeriodSeconds"))
         policy = body.get("propagationPolicy") or params.get("propagationPolicy") or None
@@ -392,17 +426,17 @@ class ResourceEndpoints:
             grace is not None and not isinstance(grace, int)
         ):
             raise BadRequestError("the DeleteOptions body is malformed")
-        return DeleteOptions(
+        options = DeleteOptions(
             grace_period_seconds=grace,
             propagation_policy=policy,
             orphan_dependents=orphan,
             precondition_uid=preconditions.get("uid"),
             precondition_resource_version=preconditions.get("resourceVersion"),
         )
+        return options, ctx
 
     async def _delete(self, request: Request, target: Target) -> Response:
-        ctx = self._context(request)
-        options = await self._delete_options(request)
+        options, ctx = await self._delete_options(request, self._context(request))
         result = await self.registry.delete(
             ctx, target.resource, self._namespace(target), target.name or "", options
         )
@@ -412,8 +446,7 @@ class ResourceEndpoints:
         return self._object_response(request, target, result.object)
 
     async def _delete_collection(self, request: Request, target: Target) -> Response:
-        ctx = self._context(request)
-        options = await self._delete_options(request)
+        options, ctx = await self._delete_options(request, self._context(request))
         query = ListQuery(
             label_selector=request.query_params.get("labelSelector", ""),
             field_selector=request.query_params.get("fieldSelector", ""),
@@ -448,9 +481,29 @@ class ResourceEndpoints:
             raise MethodNotAllowedError(_NOT_ALLOWED)
         if sub == "finalize" and method == "PUT":
             return await self._update(request, target, "finalize")
+        if sub == "scale":
+            return await self._scale(request, target)
         if sub in _NODE_AGENT_SUBRESOURCES:
             return await self._node_agent_subresource(target)
         raise ServiceUnavailableError(f"{rt.plural}/{sub} is not served yet by this engenho server")
+
+    async def _scale(self, request: Request, target: Target) -> Response:
+        rt, namespace, name = target.resource, self._namespace(target), target.name or ""
+        if request.method == "GET":
+            return json_response(await self.registry.get_scale(rt, namespace, name))
+        ctx = self._context(request)
+        if request.method == "PUT":
+            scale = await self.registry.scale(
+                ctx, rt, namespace, name, body=await self._body(request)
+            )
+        elif request.method == "PATCH":
+            kind = patch_type(request.headers.get("content-type"))
+            scale = await self.registry.scale(
+                ctx, rt, namespace, name, patch_type=kind, patch=await self._body(request)
+            )
+        else:
+            raise MethodNotAllowedError(_NOT_ALLOWED)
+        return json_response(scale)
 
     async def _node_agent_subresource(self, target: Target) -> Response:
         """Answered by the node agent a pod runs on; without one, a clear Status."""

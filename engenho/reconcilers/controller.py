@@ -18,9 +18,15 @@ from typing import ClassVar
 from attrs import frozen
 
 from engenho.log import Actor
-from engenho.projections import StoredObject
 from engenho.reconcilers.queue import WorkQueue
-from engenho.registry import ConflictError, Registry, RequestContext, StatusError, WatchQuery
+from engenho.registry import (
+    ConflictError,
+    Registry,
+    RequestContext,
+    StatusError,
+    WatchEvent,
+    WatchQuery,
+)
 from engenho.schema import ResourceType
 
 __all__ = ["Controller", "Requeue", "Source"]
@@ -38,10 +44,10 @@ class Requeue(Exception):  # noqa: N818 - a signal, not an error
 
 @frozen
 class Source:
-    """A resource to watch, and how its objects map to keys of the controller's queue."""
+    """A resource to watch, and how its events map to keys of the controller's queue."""
 
     resource: ResourceType
-    keys: Callable[[StoredObject], list[str]]
+    keys: Callable[[WatchEvent], list[str]]
 
 
 class Controller(abc.ABC):
@@ -95,7 +101,7 @@ class Controller(abc.ABC):
                         resource_version = str(event.index)
                         continue
                     assert event.object is not None
-                    for key in source.keys(event.object):
+                    for key in source.keys(event):
                         self.queue.add(key)
                     resource_version = str(event.object.resource_version)
             except StatusError as exc:

@@ -43,7 +43,7 @@ class NamespaceController(Controller):
         self.retry_after = retry_after
 
     def sources(self) -> list[Source]:
-        return [Source(self.namespaces, lambda obj: [obj.name])]
+        return [Source(self.namespaces, lambda event: [event.object.name] if event.object else [])]
 
     async def reconcile(self, key: str) -> None:
         try:

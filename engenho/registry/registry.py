@@ -14,6 +14,7 @@ from engenho.registry.continuation import TokenCodec
 from engenho.registry.matching import Matcher
 from engenho.registry.reading import ListResult, Reader
 from engenho.registry.requests import DeleteOptions, ListQuery, RequestContext, WatchQuery
+from engenho.registry.scaling import scale_of
 from engenho.registry.watching import WatchEvent, Watching
 from engenho.registry.writing import DeleteResult, Writer
 from engenho.replication import Proposer
@@ -87,6 +88,42 @@ class Registry:
         return await self.writer.patch(
             ctx, rt, namespace, name, patch_type, patch, subresource=subresource
         )
+
+    async def apply(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        force: bool = False,
+        subresource: str | None = None,
+    ) -> tuple[StoredObject, bool]:
+        """Server-side apply; returns the object and whether it was created."""
+        return await self.writer.apply(
+            ctx, rt, namespace, name, body, force=force, subresource=subresource
+        )
+
+    async def get_scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        return scale_of(rt, await self.reader.get(rt, namespace, name, None))
+
+    async def scale(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        body: Any = None,
+        patch_type: str | None = None,
+        patch: Any = None,
+    ) -> dict[str, Any]:
+        """Write the scale subresource; returns the resulting Scale."""
+        stored = await self.writer.scale(
+            ctx, rt, namespace, name, body=body, patch_type=patch_type, patch=patch
+        )
+        return scale_of(rt, stored)
 
     async def delete(
         self,

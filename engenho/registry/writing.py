@@ -40,14 +40,24 @@ from engenho.registry.errors import (
     ConflictError,
     ForbiddenError,
     InternalError,
+    InvalidError,
     MethodNotAllowedError,
     NotFoundError,
     ServiceUnavailableError,
+    StatusCause,
     StatusError,
 )
+from engenho.registry.fieldsets import root_shape
+from engenho.registry.managed import apply_intent, record_update, write_entries
 from engenho.registry.naming import format_timestamp, generated_name, new_uid
 from engenho.registry.patches import apply_json_patch, apply_merge_patch
 from engenho.registry.requests import DeleteOptions, RequestContext
+from engenho.registry.scaling import (
+    apply_scale_patch,
+    replicas_from_scale,
+    scale_of,
+    with_replicas,
+)
 from engenho.registry.strategic import strategic_merge
 from engenho.registry.strategies import Strategy, strategy_for
 from engenho.replication import Proposer
@@ -85,19 +95,29 @@ class DeleteResult:
 
 
 def _candidate(
-    group: str, resource: str, namespace: str, name: str, uid: str, obj: _Json
+    group: str,
+    resource: str,
+    namespace: str,
+    name: str,
+    uid: str,
+    obj: _Json,
+    resource_version: int = 0,
 ) -> StoredObject:
-    """A dry run's answer: the object as it would be stored, with no resourceVersion."""
+    """A dry run's answer: the object as it would be stored. Nothing was written, so it keeps
+    the stored object's resourceVersion (none for a create)."""
     shown = copy.deepcopy(obj)
-    shown.get("metadata", {}).pop("resourceVersion", None)
+    if resource_version:
+        shown.setdefault("metadata", {})["resourceVersion"] = str(resource_version)
+    else:
+        shown.get("metadata", {}).pop("resourceVersion", None)
     return StoredObject(
         group=group,
         resource=resource,
         namespace=namespace,
         name=name,
         uid=uid,
-        resource_version=0,
-        data=orjson.dumps(shown),
+        resource_version=resource_version,
+        data=orjson.dumps(shown, option=orjson.OPT_SORT_KEYS),
     )
 
 
@@ -120,11 +140,24 @@ def _desired_state_changed(old: _Json, new: _Json) -> bool:
     return _without(old, *ignored) != _without(new, *ignored)
 
 
+def _comparable_metadata(obj: _Json) -> _Json:
+    meta = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    rows = meta.get("managedFields")
+    if isinstance(rows, list):
+        # A write that changes nothing but the time its manager last touched the fields is
+        # still nothing: re-applying an unchanged manifest must not append an entry.
+        meta["managedFields"] = [
+            {k: v for k, v in row.items() if k != "time"} if isinstance(row, dict) else row
+            for row in rows
+        ]
+    return meta
+
+
 def _same_object(old: _Json, new: _Json) -> bool:
     """A write whose result equals the stored object is a no-op (no entry, same RV)."""
-    old_meta = {k: v for k, v in old.get("metadata", {}).items() if k != "resourceVersion"}
-    new_meta = {k: v for k, v in new.get("metadata", {}).items() if k != "resourceVersion"}
-    return old_meta == new_meta and _without(old, "metadata") == _without(new, "metadata")
+    return _comparable_metadata(old) == _comparable_metadata(new) and _without(
+        old, "metadata"
+    ) == _without(new, "metadata")
 
 
 def _terminal_finalizers(obj: _Json) -> bool:
@@ -136,6 +169,30 @@ def _terminal_finalizers(obj: _Json) -> bool:
     return not (
         obj.get("kind") == "Namespace" and isinstance(spec, dict) and spec.get("finalizers")
     )
+
+
+def _manager(ctx: RequestContext) -> str:
+    return ctx.field_manager or "unknown"
+
+
+def _track(
+    ctx: RequestContext,
+    rt: ResourceType,
+    old: _Json | None,
+    new: _Json,
+    subresource: str | None,
+) -> None:
+    """Record an Update's field ownership in ``new``'s managedFields."""
+    entries = record_update(
+        old,
+        new,
+        root_shape(rt.definition),
+        manager=_manager(ctx),
+        api_version=rt.api_version,
+        time=format_timestamp(ctx.now),
+        subresource=subresource or "",
+    )
+    write_entries(new, entries)
 
 
 class Writer:
@@ -273,8 +330,15 @@ class Writer:
     # ------------------------------------------------------------------ create
 
     async def create(
-        self, ctx: RequestContext, rt: ResourceType, namespace: str, body: Any
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        applied: bool = False,
     ) -> StoredObject:
+        """POST. ``applied`` means server-side apply already wrote the managedFields."""
         if "create" not in rt.verbs:
             raise MethodNotAllowedError(
                 "the server does not allow this method on the requested resource"
@@ -317,6 +381,8 @@ class Writer:
         else:
             obj["status"] = status
         self._admit(ctx, rt, obj, None)
+        if not applied:
+            _track(ctx, rt, None, obj, None)
         await self._namespace_open(rt, namespace, meta["name"])
         # A generated name that is taken is drawn again, as upstream's RetryGenerateName does
         # (27^5 suffixes collide often enough in a few thousand creates to matter).
@@ -366,7 +432,9 @@ class Writer:
         def build(old: _Json) -> _Json:
             return self._replacement(rt, old, copy.deepcopy(obj), subresource)
 
-        stored = await self._rewrite(ctx, rt, namespace, name, current, wanted, build)
+        stored = await self._rewrite(
+            ctx, rt, namespace, name, current, wanted, build, subresource=subresource
+        )
         return stored, False
 
     async def patch(
@@ -412,7 +480,144 @@ class Writer:
                 raise refusals.conflict(rt, name)
             return self._replacement(rt, old, patched, subresource)
 
-        return await self._rewrite(ctx, rt, namespace, name, current, wanted, build)
+        return await self._rewrite(
+            ctx,
+            rt,
+            namespace,
+            name,
+            current,
+            wanted,
+            build,
+            verb=Verb.PATCH_RESULT,
+            subresource=subresource,
+        )
+
+    async def apply(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        force: bool,
+        subresource: str | None = None,
+    ) -> tuple[StoredObject, bool]:
+        """Server-side apply (contract §12); returns the object and whether it was created."""
+        if not ctx.field_manager:
+            raise InvalidError(
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
+                "required for apply patch",
+                kind="PatchOptions",
+                group="meta.k8s.io",
+                causes=[
+                    StatusCause(
+                        "FieldValueRequired",
+                        "Required value: is required for apply patch",
+                        "fieldManager",
+                    )
+                ],
+            )
+        if not isinstance(body, dict) or not body.get("apiVersion") or not body.get("kind"):
+            raise BadRequestError("the applied configuration must set apiVersion and kind")
+        applied = self._check_identity(rt, namespace, copy.deepcopy(body), name)
+        meta = _metadata(applied)
+        if meta.get("managedFields"):
+            raise BadRequestError(
+                "metadata.managedFields must be nil: managed fields are set by the server"
+            )
+        wanted = meta.pop("resourceVersion", None) or None
+        for field in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
+            meta.pop(field, None)
+        if rt.subresource("status") is not None:
+            if subresource == "status":
+                applied = {
+                    k: v
+                    for k, v in applied.items()
+                    if k in ("apiVersion", "kind", "metadata", "status")
+                }
+                applied["metadata"] = {
+                    "name": name,
+                    **({"namespace": namespace} if rt.namespaced else {}),
+                }
+            else:
+                applied.pop("status", None)
+        shape = root_shape(rt.definition)
+        options = {
+            "manager": _manager(ctx),
+            "api_version": rt.api_version,
+            "time": format_timestamp(ctx.now),
+            "force": force,
+            "subresource": subresource or "",
+        }
+        current = await self._current(rt, namespace, name)
+        if current is None:
+            if subresource is not None:
+                raise refusals.not_found(rt, name)
+            obj, entries = apply_intent(None, applied, shape, **options)  # type: ignore[arg-type]
+            write_entries(obj, entries)
+            return await self.create(ctx, rt, namespace, obj, applied=True), True
+
+        def build(old: _Json) -> _Json:
+            result, entries = apply_intent(old, applied, shape, **options)  # type: ignore[arg-type]
+            result = self._replacement(rt, old, result, subresource)
+            write_entries(result, entries)
+            return result
+
+        stored = await self._rewrite(
+            ctx,
+            rt,
+            namespace,
+            name,
+            current,
+            wanted,
+            build,
+            verb=Verb.PATCH_RESULT,
+            subresource=subresource,
+            applied=True,
+        )
+        return stored, False
+
+    async def scale(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        body: Any = None,
+        patch_type: str | None = None,
+        patch: Any = None,
+    ) -> StoredObject:
+        """Write the ``scale`` subresource (a Scale body, or a patch of the current Scale);
+        only the parent's ``spec.replicas`` changes. Returns the parent."""
+        current = await self._current(rt, namespace, name)
+        if current is None:
+            raise refusals.not_found(rt, name)
+        scale = (
+            apply_scale_patch(scale_of(rt, current), patch_type, patch)
+            if patch_type is not None
+            else body
+        )
+        replicas = replicas_from_scale(rt, name, scale)
+        wanted = (scale.get("metadata") or {}).get("resourceVersion") or None
+        if patch_type is not None and wanted == str(current.resource_version):
+            wanted = None  # the patched Scale carries the current version: not a precondition
+
+        def build(old: _Json) -> _Json:
+            return with_replicas(rt, name, old, replicas)
+
+        return await self._rewrite(
+            ctx,
+            rt,
+            namespace,
+            name,
+            current,
+            wanted,
+            build,
+            verb=Verb.UPDATE if patch_type is None else Verb.PATCH_RESULT,
+            subresource="scale",
+        )
 
     def _replacement(
         self, rt: ResourceType, old: _Json, new: _Json, subresource: str | None
@@ -497,18 +702,35 @@ class Writer:
         current: StoredObject,
         wanted: str | None,
         build: Callable[[_Json], _Json],
+        *,
+        verb: Verb = Verb.UPDATE,
+        subresource: str | None = None,
+        applied: bool = False,
     ) -> StoredObject:
-        """Plan, admit and propose a change to an existing object; re-plan lost races."""
+        """Plan, admit and propose a change to an existing object; re-plan lost races.
+
+        ``applied`` means ``build`` is server-side apply and wrote the managedFields itself.
+        """
         for _attempt in range(WRITE_ATTEMPTS):
             if wanted is not None and wanted != str(current.resource_version):
                 raise refusals.conflict(rt, name)
             old = current.object
             candidate = build(old)
             self._admit(ctx, rt, candidate, old)
+            if not applied:
+                _track(ctx, rt, old, candidate, subresource)
             if _same_object(old, candidate):
                 return current
             if ctx.dry_run:
-                return _candidate(rt.group, rt.plural, namespace, name, current.uid, candidate)
+                return _candidate(
+                    rt.group,
+                    rt.plural,
+                    namespace,
+                    name,
+                    current.uid,
+                    candidate,
+                    current.resource_version,
+                )
             removal = bool(candidate["metadata"].get("deletionTimestamp")) and _terminal_finalizers(
                 candidate
             )
@@ -517,7 +739,7 @@ class Writer:
             command = self._command(
                 ctx,
                 rt,
-                Verb.FINALIZE if removal else Verb.UPDATE,
+                Verb.FINALIZE if removal else verb,
                 namespace,
                 name,
                 current.uid,
@@ -573,7 +795,15 @@ class Writer:
                 shown = (
                     current
                     if obj is None
-                    else _candidate(rt.group, rt.plural, namespace, name, current.uid, obj)
+                    else _candidate(
+                        rt.group,
+                        rt.plural,
+                        namespace,
+                        name,
+                        current.uid,
+                        obj,
+                        current.resource_version,
+                    )
                 )
                 return self._delete_result(rt, strategy, shown, removed=obj is None)
             command = self._command(

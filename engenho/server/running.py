@@ -34,7 +34,7 @@ from engenho.api import (
 from engenho.log import Actor, LogStore
 from engenho.pki import ensure_pki, write_kubeconfig
 from engenho.projections import Projections
-from engenho.reconcilers import ControllerManager, NamespaceController
+from engenho.reconcilers import ControllerManager, GarbageCollector, NamespaceController
 from engenho.registry import Registry
 from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
@@ -139,7 +139,7 @@ async def _serve(
     created = await bootstrap(registry)
     if created:
         _log.info("created %d boot-time objects", created)
-    controllers = ControllerManager([NamespaceController(registry)])
+    controllers = ControllerManager([NamespaceController(registry), GarbageCollector(registry)])
     controllers.start()
     pacer = CollectionPacer()
     pacer.start()
