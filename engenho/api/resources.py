@@ -89,7 +89,12 @@ def _verb_allowed(rt: ResourceType, verb: str) -> None:
 
 
 def _warning_headers(ctx: RequestContext) -> list[tuple[str, str]]:
-    return [("Warning", f'299 - "{text}"') for text in ctx.warnings]
+    """``Warning: 299 - "<text>"`` with the text as an RFC 7230 quoted-string (clients drop a
+    header whose quotes do not parse)."""
+    return [
+        ("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        for text in ctx.warnings
+    ]
 
 
 class ResourceEndpoints:

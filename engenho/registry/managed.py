@@ -245,7 +245,9 @@ def apply_intent(
     result = _merge(copy.deepcopy(live), applied, shape)
     owned_elsewhere = {path for entry in others for path in entry.fields}
     still_held = owned_elsewhere | _containers(owned_elsewhere)
-    for path in sorted(previous - applied_fields, key=len, reverse=True):
+    # Outermost first: removing an element removes its fields with it, while removing a key
+    # field first would change the element's identity and strand it.
+    for path in sorted(previous - applied_fields, key=len):
         if path not in still_held and not is_missing(value_at(result, path, shape)):
             _remove(result, path, shape)
     mine = ManagedEntry(manager, "Apply", api_version, time, applied_fields, subresource)
