@@ -7,6 +7,7 @@ header that admits none of these is a 406.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -106,8 +107,41 @@ def wants(header: str | None, *, table: bool = False, discovery: bool = False) -
     )
 
 
+class _Pairs(dict[str, Any]):
+    """An object that remembers which of its keys appeared more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _pairs(items: list[tuple[str, Any]]) -> _Pairs:
+    result = _Pairs(items)
+    if len(result) != len(items):
+        seen: set[str] = set()
+        repeated: list[str] = []
+        for key, _ in items:
+            if key in seen:
+                repeated.append(key)
+            seen.add(key)
+        result.duplicates = tuple(repeated)
+    return result
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML as Kubernetes reads it: timestamps stay strings (sigs.k8s.io/yaml goes via JSON)."""
+    """YAML as Kubernetes reads it: timestamps stay strings (sigs.k8s.io/yaml goes via JSON),
+    and mappings remember repeated keys for fieldValidation."""
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[_Pairs]:
+    data = _Pairs()
+    yield data  # yielded first so that recursive (aliased) structures resolve, as PyYAML does
+    loader.flatten_mapping(node)
+    pairs = [(loader.construct_object(k), loader.construct_object(v)) for k, v in node.value]
+    built = _pairs(pairs)
+    data.update(built)
+    data.duplicates = built.duplicates
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -137,32 +171,62 @@ def _media(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def decode_body(data: bytes, content_type: str | None, *, yaml_ok: bool = True) -> Any:
-    """Parse a request body; 413 when too large, 415 for other types, 400 when malformed."""
+def _without_duplicates(value: Any, path: str, out: list[str]) -> Any:
+    """``value`` with plain dicts (the schema checks exact types), noting repeated fields."""
+    if isinstance(value, dict):
+        out.extend(f"{path}.{key}" if path else key for key in getattr(value, "duplicates", ()))
+        return {
+            key: _without_duplicates(item, f"{path}.{key}" if path else key, out)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_duplicates(item, f"{path}[{i}]", out) for i, item in enumerate(value)]
+    return value
+
+
+def decode_body(
+    data: bytes,
+    content_type: str | None,
+    *,
+    yaml_ok: bool = True,
+    duplicates: list[str] | None = None,
+) -> Any:
+    """Parse a request body; 413 when too large, 415 for other types, 400 when malformed.
+
+    With a ``duplicates`` list, the paths of fields a JSON or YAML object repeats are added to
+    it (for fieldValidation; the last occurrence wins, as upstream's decoder does). Finding
+    them needs a slower parser, so callers ask only when they will report them.
+    """
     if len(data) > MAX_BODY_BYTES:
         raise RequestEntityTooLargeError(f"Request entity too large: limit is {MAX_BODY_BYTES}")
     media = _media(content_type)
     if media in ("", "application/json", "*/*") or media in PATCH_TYPES:
         if media == "application/apply-patch+yaml":
-            return _decode_yaml(data)
+            return _decode_yaml(data, duplicates)
+        if duplicates is not None:
+            try:
+                value = json.loads(data, object_pairs_hook=_pairs)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise BadRequestError(f"the request body is not valid JSON: {exc}") from exc
+            return _check_json_values(_without_duplicates(value, "", duplicates))
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise BadRequestError(f"the request body is not valid JSON: {exc}") from exc
     if yaml_ok and media in ("application/yaml", "application/x-yaml", "text/yaml"):
-        return _decode_yaml(data)
+        return _decode_yaml(data, duplicates)
     raise UnsupportedMediaTypeError(
         f"the body of the request was in an unknown format - accepted media types include: "
         f"application/json, application/yaml (got {media!r})"
     )
 
 
-def _decode_yaml(data: bytes) -> Any:
+def _decode_yaml(data: bytes, duplicates: list[str] | None = None) -> Any:
     try:
         value = yaml.load(data, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise BadRequestError(f"the request body is not valid YAML: {exc}") from exc
-    return _check_json_values(value)
+    return _check_json_values(_without_duplicates(value, "", duplicates or []))
 
 
 def patch_type(content_type: str | None) -> str:

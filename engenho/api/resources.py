@@ -193,8 +193,17 @@ class ResourceEndpoints:
         )
 
     @staticmethod
-    async def _body(request: Request) -> Any:
-        return decode_body(await request.body(), request.headers.get("content-type"))
+    async def _body(request: Request, ctx: RequestContext | None = None) -> Any:
+        """The decoded body; with a Strict or Warn fieldValidation, repeated fields are found
+        and recorded on the context for the registry to refuse or warn about."""
+        duplicates = (
+            ctx.duplicate_fields
+            if ctx is not None and ctx.field_validation in ("Strict", "Warn")
+            else None
+        )
+        return decode_body(
+            await request.body(), request.headers.get("content-type"), duplicates=duplicates
+        )
 
     @staticmethod
     def _namespace(target: Target) -> str:
@@ -330,7 +339,7 @@ class ResourceEndpoints:
 
     async def _create(self, request: Request, target: Target) -> Response:
         ctx = self._context(request)
-        body = await self._body(request)
+        body = await self._body(request, ctx)
         stored = await self.registry.create(ctx, target.resource, self._namespace(target), body)
         response = self._object_response(request, target, stored, 201)
         response.headers.raw.extend(
@@ -342,7 +351,7 @@ class ResourceEndpoints:
         self, request: Request, target: Target, subresource: str | None = None
     ) -> Response:
         ctx = self._context(request)
-        body = await self._body(request)
+        body = await self._body(request, ctx)
         stored, created = await self.registry.update(
             ctx,
             target.resource,
@@ -377,7 +386,7 @@ class ResourceEndpoints:
                     )
                 ],
             )
-        body = await self._body(request)
+        body = await self._body(request, ctx)
         namespace, name = self._namespace(target), target.name or ""
         status = 200
         if kind == "apply":
@@ -499,12 +508,12 @@ class ResourceEndpoints:
         ctx = self._context(request)
         if request.method == "PUT":
             scale = await self.registry.scale(
-                ctx, rt, namespace, name, body=await self._body(request)
+                ctx, rt, namespace, name, body=await self._body(request, ctx)
             )
         elif request.method == "PATCH":
             kind = patch_type(request.headers.get("content-type"))
             scale = await self.registry.scale(
-                ctx, rt, namespace, name, patch_type=kind, patch=await self._body(request)
+                ctx, rt, namespace, name, patch_type=kind, patch=await self._body(request, ctx)
             )
         else:
             raise MethodNotAllowedError(_NOT_ALLOWED)

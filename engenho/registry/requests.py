@@ -24,6 +24,8 @@ class RequestContext:
     field_validation: str = "Warn"
     warnings: list[str] = field(factory=list, eq=False)
     """Collected for ``Warning`` response headers (fieldValidation=Warn findings)."""
+    duplicate_fields: list[str] = field(factory=list, eq=False)
+    """Paths of fields the request body repeated (found when fieldValidation asks)."""
 
 
 @frozen

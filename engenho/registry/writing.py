@@ -256,15 +256,17 @@ class Writer:
             causes = validate(obj, old)
         except UnknownResourceError as exc:
             raise BadRequestError(str(exc)) from exc
-        if unknown:
+        findings = [f'duplicate field "{path}"' for path in ctx.duplicate_fields] + [
+            f'unknown field "{path}"' for path in unknown
+        ]
+        if findings:
             if ctx.field_validation == "Strict":
-                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
                 raise BadRequestError(
                     f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
-                    f"strict decoding error: {listed}"
+                    f"strict decoding error: {', '.join(findings)}"
                 )
             if ctx.field_validation != "Ignore":
-                ctx.warnings.extend(f'unknown field "{path}"' for path in unknown)
+                ctx.warnings.extend(f for f in findings if f not in ctx.warnings)
         type_errors = [c for c in causes if c.reason is CauseReason.TYPE_INVALID]
         if type_errors:
             # Upstream's typed decoder refuses these before validation runs: a 400, not a 422.

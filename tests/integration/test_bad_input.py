@@ -285,3 +285,17 @@ def test_dry_run_persists_nothing(server: ServerProcess) -> None:
     assert server.log_head() == before
     status, _, _ = server.request("GET", CM + "/dry")
     assert status == 404
+
+
+def test_duplicate_fields_by_field_validation(server: ServerProcess) -> None:
+    body = (
+        b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup"},"data":{}}'
+    )
+    before = server.log_head()
+    status, payload, _ = server.request("POST", CM + "?fieldValidation=Strict", body)
+    assert status == 400 and isinstance(payload, dict)
+    assert 'strict decoding error: duplicate field "metadata.name"' in payload["message"]
+    assert server.log_head() == before
+    status, payload, headers = server.request("POST", CM + "?fieldValidation=Warn", body)
+    assert status == 201
+    assert headers["warning"] == '299 - "duplicate field \\"metadata.name\\""'
