@@ -145,6 +145,8 @@ class ResourceEndpoints:
             _verb_allowed(rt, "create")
             if rt.namespaced and target.namespace is None:
                 raise MethodNotAllowedError(_NOT_ALLOWED)
+            if rt.group == "" and rt.plural == "bindings":
+                return await self._bind(request, target, None)  # the legacy form
             return await self._create(request, target)
         if method == "PUT" and not target.is_collection:
             _verb_allowed(rt, "update")
@@ -497,6 +499,8 @@ class ResourceEndpoints:
             return await self._update(request, target, "finalize")
         if sub == "scale":
             return await self._scale(request, target)
+        if sub == "binding" and method == "POST":
+            return await self._bind(request, target, target.name)
         if sub in _NODE_AGENT_SUBRESOURCES:
             return await self._node_agent_subresource(target)
         raise ServiceUnavailableError(f"{rt.plural}/{sub} is not served yet by this engenho server")
@@ -518,6 +522,30 @@ class ResourceEndpoints:
         else:
             raise MethodNotAllowedError(_NOT_ALLOWED)
         return json_response(scale)
+
+    async def _bind(self, request: Request, target: Target, pod: str | None) -> Response:
+        ctx = self._context(request)
+        binding = await self._body(request, ctx)
+        if pod is not None and isinstance(binding, dict):
+            meta = binding.setdefault("metadata", {})
+            if isinstance(meta, dict):
+                if meta.get("name") not in (None, "", pod):
+                    raise BadRequestError(
+                        f"the name of the object ({meta['name']}) does not match the name on "
+                        f"the URL ({pod})"
+                    )
+                meta["name"] = pod
+        await self.registry.bind(ctx, self._namespace(target), binding)
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            201,
+        )
 
     async def _node_agent_subresource(self, target: Target) -> Response:
         """Answered by the node agent a pod runs on; without one, a clear Status."""

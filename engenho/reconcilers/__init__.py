@@ -1,7 +1,10 @@
 """Reconcilers: level-triggered controllers that consume the change feed and emit commands."""
 
+from engenho.reconcilers.conditions import condition, set_condition
 from engenho.reconcilers.controller import Controller, Requeue, Source
+from engenho.reconcilers.events import EventRecorder, Reference
 from engenho.reconcilers.garbage import GarbageCollector
+from engenho.reconcilers.informer import Informer, InformerFactory, object_key
 from engenho.reconcilers.manager import ControllerManager
 from engenho.reconcilers.namespaces import NamespaceController
 from engenho.reconcilers.queue import WorkQueue
@@ -9,9 +12,16 @@ from engenho.reconcilers.queue import WorkQueue
 __all__ = [
     "Controller",
     "ControllerManager",
+    "EventRecorder",
     "GarbageCollector",
+    "Informer",
+    "InformerFactory",
     "NamespaceController",
+    "Reference",
     "Requeue",
     "Source",
     "WorkQueue",
+    "condition",
+    "object_key",
+    "set_condition",
 ]

@@ -1,4 +1,4 @@
-"""Runs the reconcilers of a node together and stops them together."""
+"""Runs the reconcilers of a node together, over shared informers, and stops them together."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import contextlib
 import logging
 
 from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.informer import InformerFactory
+from engenho.registry import Registry
 
 __all__ = ["ControllerManager"]
 
@@ -14,13 +16,21 @@ _log = logging.getLogger("engenho.reconcilers")
 
 
 class ControllerManager:
-    def __init__(self, controllers: list[Controller]) -> None:
-        self.controllers = controllers
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.informers = InformerFactory(registry)
+        self.controllers: list[Controller] = []
         self._task: asyncio.Task[None] | None = None
+
+    def add(self, controller: Controller) -> Controller:
+        """Add a controller built over :attr:`informers` (before :meth:`start`)."""
+        self.controllers.append(controller)
+        return controller
 
     def start(self) -> None:
         async def run_all() -> None:
             async with asyncio.TaskGroup() as group:
+                group.create_task(self.informers.run(), name="informers")
                 for controller in self.controllers:
                     group.create_task(controller.run(), name=controller.name)
 

@@ -18,7 +18,7 @@ from engenho.registry.scaling import scale_of
 from engenho.registry.watching import WatchEvent, Watching
 from engenho.registry.writing import DeleteResult, Writer
 from engenho.replication import Proposer
-from engenho.schema import ResourceType
+from engenho.schema import CATALOGUE, ResourceType
 
 __all__ = ["Registry"]
 
@@ -104,6 +104,10 @@ class Registry:
         return await self.writer.apply(
             ctx, rt, namespace, name, body, force=force, subresource=subresource
         )
+
+    async def bind(self, ctx: RequestContext, namespace: str, binding: Any) -> StoredObject:
+        """Assign a pod to a node (``pods/binding``); 409 if it is already assigned."""
+        return await self.writer.bind(ctx, CATALOGUE.get("", "v1", "pods"), namespace, binding)
 
     async def get_scale(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
         return scale_of(rt, await self.reader.get(rt, namespace, name, None))

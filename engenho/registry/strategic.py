@@ -1,29 +1,52 @@
 """Kubernetes strategic merge patch, driven by the generated schema metadata.
 
-Like a JSON merge patch (maps merge recursively, ``null`` deletes a key) except for lists,
-whose handling each field declares in ``x-kubernetes-patch-strategy``:
+What the apiserver does for ``application/strategic-merge-patch+json`` (apimachinery
+``strategicpatch``, applied with ``IgnoreUnmatchedNulls``), then what its typed decoder makes
+of the result.
 
-- ``merge`` with ``x-kubernetes-patch-merge-key``: elements are matched by that key and merged
-  (containers by ``name``, ports by ``containerPort``, conditions by ``type``); new ones are
-  appended;
-- ``merge`` without a key (a list of scalars, e.g. finalizers): the union, in order;
-- anything else: the patch's list replaces the original (atomic lists: args, tolerations).
+Maps merge recursively and ``null`` deletes a key. A value whose JSON type differs from the
+original's (or a key the original lacks) is taken from the patch as it is, less its nulls and
+any map carrying ``$patch``. Lists follow their field's ``x-kubernetes-patch-strategy``:
 
-Directives (apimachinery ``strategicpatch``): ``$patch: replace | merge | delete`` on a map or
-a list element, ``$retainKeys`` on a map, ``$deleteFromPrimitiveList/<field>`` and
-``$setElementOrder/<field>`` beside a list field. A malformed directive or an element without
-its merge key is refused (400) and nothing is written.
+- ``merge`` with ``x-kubernetes-patch-merge-key`` (containers by ``name``, ports by
+  ``containerPort``, conditions by ``type``): an element of the patch merges into the first
+  original element with the same key, or is added;
+- ``merge`` without a key (a list of scalars, e.g. finalizers): the union without duplicates;
+- anything else (args, tolerations): the patch's list replaces the original.
+A map field whose strategy is ``replace`` (PodDisruptionBudget ``spec.selector``) is replaced.
+
+Order of a merged list: the elements named by the patch come in the patch's order, and the
+original's other elements keep their original order, each placed before the first patch
+element that came after it in the original (so a new element comes ahead of the original's
+elements that follow the last element the patch shares with them).
+
+Directives:
+
+- ``$patch: replace`` on a map: the map is the patch's; ``$patch: delete``: the map is ``{}``;
+  any other value is refused (``merge`` too);
+- in a merged list, ``{<key>: v, $patch: delete}`` removes every element with that key,
+  ``{$patch: replace}`` makes the list the patch's other elements; ``merge`` or another value
+  is refused;
+- ``$retainKeys: [...]`` on a map drops the original's keys not listed; the patch may not set
+  a key the list lacks;
+- ``$deleteFromPrimitiveList/<field>: [...]`` removes those values from a list of scalars;
+- ``$setElementOrder/<field>: [...]`` orders the merged list: the elements it names in its
+  order, the original's unnamed elements placed by their original position as above. Every
+  element of the patch list must appear in it, in the same relative order.
+
+Any other ``$``-key is an ordinary (unknown) field, pruned later like one. A malformed patch is
+refused with :class:`BadRequestError` (400), except a list of lists (422, as upstream answers);
+upstream reports the rest as internal errors (500), which is not worth copying.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Final, NamedTuple
 
-from engenho.registry.errors import BadRequestError
+from engenho.registry.errors import BadRequestError, InvalidError
 from engenho.schema import (
     Definition,
-    FieldSchema,
     TypeKind,
     TypeSpec,
     UnknownResourceError,
@@ -32,11 +55,34 @@ from engenho.schema import (
 
 __all__ = ["strategic_merge"]
 
-_DELETE = object()
-_PATCH = "$patch"
-_RETAIN = "$retainKeys"
-_DELETE_FROM = "$deleteFromPrimitiveList/"
-_ORDER = "$setElementOrder/"
+_PATCH: Final = "$patch"
+_RETAIN_KEYS: Final = "$retainKeys"
+_DELETE_FROM: Final = "$deleteFromPrimitiveList"
+_SET_ORDER: Final = "$setElementOrder"
+
+_Schema = Definition | TypeSpec | None
+
+
+class _Marker:
+    """A sentinel: a key that is absent, or a value that is dropped."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_MISSING: Final = _Marker("MISSING")
+_DROP: Final = _Marker("DROP")
+
+
+class _Meta(NamedTuple):
+    """What the schema says about one field: its list or map strategy, merge key and type."""
+
+    strategy: str  # "merge", "replace" or "" (retainKeys only steers patch generation)
+    merge_key: str
+    spec: TypeSpec | None
 
 
 def _refuse(message: str) -> BadRequestError:
@@ -47,24 +93,34 @@ def strategic_merge(original: dict[str, Any], patch: Any, definition: Definition
     """The result of applying ``patch`` to ``original`` (neither is modified)."""
     if not isinstance(patch, dict):
         raise _refuse("the patch must be a JSON object")
-    merged = _merge_map(original, patch, definition)
-    if merged is _DELETE:
-        raise _refuse("a patch may not delete the whole object")
-    assert isinstance(merged, dict)
-    return merged
+    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), definition)
 
 
-def _field(schema: Definition | TypeSpec | None, name: str) -> FieldSchema | TypeSpec | None:
-    """The schema of ``name`` inside an object definition, or the value type of a map."""
+# Schema lookups
+
+
+def _meta(schema: _Schema, name: str) -> _Meta:
     if isinstance(schema, Definition):
-        return schema.field(name)
+        field = schema.field(name)
+        if field is None:
+            return _Meta("", "", None)
+        return _Meta(_strategy(field.patch_strategy), field.patch_merge_key, field.type)
     if isinstance(schema, TypeSpec) and schema.kind is TypeKind.MAP:
-        return schema.items
-    return None
+        return _Meta("", "", schema.items)
+    return _Meta("", "", None)
 
 
-def _definition(spec: TypeSpec | None) -> Definition | TypeSpec | None:
-    """What a nested map is described by: an object definition or a map's TypeSpec."""
+def _strategy(declared: str) -> str:
+    parts = declared.split(",")
+    if len(parts) == 1:
+        return "" if parts[0] == "retainKeys" else parts[0]
+    if len(parts) == 2 and "retainKeys" in parts:
+        return parts[1] if parts[0] == "retainKeys" else parts[0]
+    raise _refuse(f"unexpected patch strategy: {declared}")
+
+
+def _object_schema(spec: TypeSpec | None) -> _Schema:
+    """What describes a map value of this type: an object definition or a map's TypeSpec."""
     if spec is None:
         return None
     if spec.kind is TypeKind.OBJECT and spec.ref:
@@ -77,146 +133,369 @@ def _definition(spec: TypeSpec | None) -> Definition | TypeSpec | None:
     return None
 
 
-def _strip(value: Any) -> Any:
-    """A new value as the patch gives it, without directives."""
+def _item_schema(spec: TypeSpec | None) -> _Schema:
+    """What describes the elements of a list of this type."""
+    if spec is None or spec.kind is not TypeKind.ARRAY:
+        return None
+    return _object_schema(spec.items)
+
+
+# Values taken from the patch
+
+
+def _decoded(value: Any) -> Any:
+    """A value as the typed decoder keeps it: without null members."""
     if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if not k.startswith("$")}
+        return {key: _decoded(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        return [_strip(v) for v in value if not (isinstance(v, dict) and v.get(_PATCH))]
+        return [_decoded(item) for item in value]
     return value
 
 
-def _merge_map(
-    original: Any, patch: dict[str, Any], schema: Definition | TypeSpec | None
-) -> dict[str, Any] | object:
-    directive = patch.get(_PATCH)
-    if directive == "replace":
-        replaced: dict[str, Any] = _strip(patch)
-        return replaced
-    if directive == "delete":
-        return _DELETE
-    if directive not in (None, "merge"):
+def _without_directives(value: Any) -> Any:
+    """A new value from the patch: nulls discarded, maps holding ``$patch`` dropped."""
+    if isinstance(value, dict):
+        if _PATCH in value:
+            return _DROP
+        kept = {key: _without_directives(item) for key, item in value.items() if item is not None}
+        return {key: item for key, item in kept.items() if item is not _DROP}
+    if isinstance(value, list):
+        return [kept for item in value if (kept := _without_directives(item)) is not _DROP]
+    return value
+
+
+def _same(left: Any, right: Any) -> bool:
+    """JSON equality as Go compares decoded values: 1, 1.0 and true are all different."""
+    return type(left) is type(right) and bool(left == right)
+
+
+def _directive_target(key: str, prefix: str, problem: str) -> str:
+    """The field a ``<prefix>/<field>`` key names."""
+    head, slash, field = key.partition("/")
+    if not slash or head != prefix:
+        raise _refuse(problem)
+    return field
+
+
+# Maps
+
+
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], schema: _Schema) -> dict[str, Any]:
+    """Merge ``patch`` into ``original`` (both ours to change) and return the result."""
+    if _PATCH in patch:
+        directive = patch[_PATCH]
+        if directive == "replace":
+            replaced: dict[str, Any] = _decoded(patch)
+            del replaced[_PATCH]
+            return replaced
+        if directive == "delete":
+            return {}
         raise _refuse(f"unknown patch type: {directive} in map: {patch}")
-    result: dict[str, Any] = copy.deepcopy(original) if isinstance(original, dict) else {}
-    orders: dict[str, Any] = {}
+    _retain_keys(original, patch)
+    _set_element_orders(original, patch, schema)
     for key, value in patch.items():
-        if key in (_PATCH, _RETAIN):
-            continue
+        name, deleting = key, False
         if key.startswith(_DELETE_FROM):
-            field = key[len(_DELETE_FROM) :]
-            if not isinstance(value, list):
-                raise _refuse(f"{key} must be a list")
-            current = result.get(field)
-            if isinstance(current, list):
-                result[field] = [item for item in current if item not in value]
-            continue
-        if key.startswith(_ORDER):
-            orders[key[len(_ORDER) :]] = value
-            continue
-        if key.startswith("$"):
-            raise _refuse(f"unknown directive {key}")
+            name = _directive_target(key, _DELETE_FROM, "invalid patch format of primitive list")
+            deleting = True
         if value is None:
-            result.pop(key, None)
+            original.pop(name, None)
             continue
-        merged = _merge_value(result.get(key), value, _field(schema, key))
-        if merged is _DELETE:
-            result.pop(key, None)
+        current = original.get(name, _MISSING)
+        if type(current) is not type(value):
+            if not deleting:
+                kept = _without_directives(value)
+                if kept is _DROP:
+                    original.pop(name, None)
+                else:
+                    original[name] = kept
+            continue
+        if isinstance(value, dict):
+            meta = _meta(schema, name)
+            if meta.strategy == "replace":
+                original[name] = _decoded(value)
+            else:
+                original[name] = _merge_map(current, value, _object_schema(meta.spec))
+        elif isinstance(value, list):
+            original[name] = _merge_list_field(current, value, _meta(schema, name), deleting)
         else:
-            result[key] = merged
-    retain = patch.get(_RETAIN)
-    if retain is not None:
-        if not isinstance(retain, list):
-            raise _refuse("$retainKeys must be a list")
-        result = {k: v for k, v in result.items() if k in retain}
-    for field, order in orders.items():
-        schema_field = _field(schema, field)
-        merge_key = schema_field.patch_merge_key if isinstance(schema_field, FieldSchema) else ""
-        if isinstance(result.get(field), list) and isinstance(order, list):
-            result[field] = _reorder(result[field], order, merge_key)
-    return result
+            original[name] = value
+    return original
 
 
-def _merge_value(original: Any, patch: Any, field: FieldSchema | TypeSpec | None) -> Any:
-    spec = field.type if isinstance(field, FieldSchema) else field
-    if isinstance(patch, dict):
-        if isinstance(spec, TypeSpec) and spec.kind is TypeKind.ARRAY:
-            raise _refuse("a list field was given an object")
-        if spec is None or spec.kind in (TypeKind.OBJECT, TypeKind.MAP, TypeKind.ANY):
-            target = (
-                _definition(spec) if spec is not None and spec.kind is not TypeKind.ANY else None
-            )
-            return _merge_map(original, patch, target)
-        return _strip(patch)
-    merges = (
-        isinstance(patch, list)
-        and isinstance(field, FieldSchema)
-        and spec is not None
-        and spec.kind is TypeKind.ARRAY
-        and "merge" in field.patch_strategy.split(",")
-    )
-    if merges:
-        assert isinstance(field, FieldSchema)
-        assert spec is not None
-        if field.patch_merge_key:
-            return _merge_keyed_list(
-                original, patch, field.patch_merge_key, _definition(spec.items)
-            )
-        return _merge_primitive_list(original, patch)
-    return _strip(patch)
+def _retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
+    """``$retainKeys``: drop the original's keys not listed; refuse a patch setting others."""
+    if _RETAIN_KEYS not in patch:
+        return
+    retained = patch.pop(_RETAIN_KEYS)
+    if not isinstance(retained, list):
+        raise _refuse("invalid patch format of retainKeys: $retainKeys must be a list")
+    for key, value in patch.items():
+        if value is None or key.startswith((_DELETE_FROM, _SET_ORDER)):
+            continue
+        if key not in retained:
+            raise _refuse(f"invalid patch format of retainKeys: {key} is not in $retainKeys")
+    for key in [key for key in original if key not in retained]:
+        del original[key]
 
 
-def _merge_primitive_list(original: Any, patch: list[Any]) -> list[Any]:
-    result = list(original) if isinstance(original, list) else []
-    for item in patch:
-        if isinstance(item, dict):
-            raise _refuse("a list of scalars was given an object element")
-        if item not in result:
-            result.append(item)
-    return result
+def _set_element_orders(original: dict[str, Any], patch: dict[str, Any], schema: _Schema) -> None:
+    """Merge each list that has a ``$setElementOrder`` and put it in that order."""
+    for key in [key for key in patch if key.startswith(_SET_ORDER)]:
+        order = patch.pop(key)
+        problem = "invalid patch format of setElementOrder list"
+        if not isinstance(order, list):
+            raise _refuse(f"{problem}: {key} must be a list")
+        name = _directive_target(key, _SET_ORDER, problem)
+        current = original.get(name, _MISSING)
+        given = patch.get(name, _MISSING)
+        if current is not _MISSING and not isinstance(current, list):
+            raise _refuse(f"{problem}: {name} is not a list")
+        if given is not _MISSING and not isinstance(given, list):
+            raise _refuse(f"{problem}: {name} in the patch is not a list")
+        meta = _meta(schema, name)
+        _check_order(given if isinstance(given, list) else [], order, meta.merge_key)
+        if isinstance(current, list) and isinstance(given, list):
+            merged = _merge_list_field(current, given, meta, deleting=False)
+        elif isinstance(current, list):
+            merged = current
+        elif isinstance(given, list):
+            merged = _without_directives(given)
+        else:
+            continue
+        previous = current if isinstance(current, list) else []
+        kind = _element_kind(previous, given if isinstance(given, list) else [])
+        if kind is not None:
+            named, others = _partition(merged, order, meta.merge_key)
+            merged = _normalize(named, others, order, previous, meta.merge_key, kind)
+        original[name] = merged
+        patch.pop(name, None)
 
 
-def _merge_keyed_list(
-    original: Any, patch: list[Any], merge_key: str, item_schema: Definition | TypeSpec | None
-) -> list[Any]:
-    if any(isinstance(item, dict) and item.get(_PATCH) == "replace" for item in patch):
-        return [_strip(item) for item in patch if not (isinstance(item, dict) and item.get(_PATCH))]
-    result: list[Any] = copy.deepcopy(original) if isinstance(original, list) else []
-    for item in patch:
+def _check_order(given: list[Any], order: list[Any], merge_key: str) -> None:
+    """The patch list's elements appear in the order list, in the same relative order."""
+    if not given or not order:
+        return
+    if merge_key:
+        for item in given:
+            if not isinstance(item, dict):
+                raise _refuse(f"list elements merged by {merge_key} must be objects, got {item!r}")
+        items = [item for item in given if item.get(_PATCH) != "delete"]
+    else:
+        items = given
+    at, position = 0, 0
+    while at < len(items) and position < len(order):
+        if isinstance(items[at], dict) and _PATCH in items[at]:
+            at += 1
+            continue
+        if _key_equal(items[at], order[position], merge_key):
+            at += 1
+        position += 1
+    if at < len(items):
+        raise _refuse(
+            f"the order in the patch list {given} doesn't match the $setElementOrder list {order}"
+        )
+
+
+def _key_equal(left: Any, right: Any, merge_key: str) -> bool:
+    if not merge_key:
+        return _same(left, right)
+    for item in (left, right):
         if not isinstance(item, dict):
             raise _refuse(f"list elements merged by {merge_key} must be objects, got {item!r}")
         if merge_key not in item:
-            raise _refuse(f"map: {item} does not contain declared merge key: {merge_key}")
-        position = next(
-            (
-                i
-                for i, existing in enumerate(result)
-                if isinstance(existing, dict) and existing.get(merge_key) == item[merge_key]
-            ),
-            None,
-        )
-        if item.get(_PATCH) == "delete":
-            if position is not None:
-                del result[position]
+            raise _missing_key(item, merge_key)
+    return _same(left[merge_key], right[merge_key])
+
+
+def _missing_key(item: Any, merge_key: str) -> BadRequestError:
+    return _refuse(f"map: {item} does not contain declared merge key: {merge_key}")
+
+
+# Lists
+
+
+def _merge_list_field(current: list[Any], given: list[Any], meta: _Meta, deleting: bool) -> Any:
+    if meta.strategy == "merge" or deleting:
+        return _merge_list(current, given, meta.merge_key, _item_schema(meta.spec), deleting)
+    return _decoded(given)
+
+
+def _merge_list(
+    original: list[Any], patch: list[Any], merge_key: str, item_schema: _Schema, deleting: bool
+) -> list[Any]:
+    if not original and not patch:
+        return original
+    kind = _element_kind(original, patch)
+    if kind is None:
+        return original
+    if kind is not dict:
+        if deleting:
+            return [item for item in original if not _contains(patch, item)]
+        merged = _unique(original + patch)
+    else:
+        if not merge_key:
+            raise _refuse("cannot merge lists of objects without a merge key")
+        original, patch = _list_directives(original, patch, merge_key)
+        merged = _merge_by_key(original, patch, merge_key, item_schema)
+    named, others = _partition(merged, patch, merge_key)
+    return _normalize(named, others, patch, original, merge_key, kind)
+
+
+def _element_kind(*lists: list[Any]) -> type | None:
+    """The one JSON type of every element (dict for objects); None when there are none."""
+    kind: type | None = None
+    for items in lists:
+        for item in items:
+            if isinstance(item, list):
+                raise InvalidError("lists of lists are not supported")
+            if item is None or (kind is not None and type(item) is not kind):
+                raise _refuse(f"list element types are not identical: {list(lists)}")
+            kind = type(item)
+    return kind
+
+
+def _contains(items: list[Any], wanted: Any) -> bool:
+    return any(_same(item, wanted) for item in items)
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    seen: set[tuple[type, Any]] = set()
+    kept = []
+    for item in items:
+        if (type(item), item) not in seen:
+            seen.add((type(item), item))
+            kept.append(item)
+    return kept
+
+
+def _list_directives(
+    original: list[Any], patch: list[Any], merge_key: str
+) -> tuple[list[Any], list[Any]]:
+    """Apply the ``$patch`` elements; the original and patch left to merge."""
+    kept = []
+    replace = False
+    for item in patch:
+        if _PATCH not in item:
+            kept.append(item)
             continue
-        merged = _merge_map(result[position] if position is not None else {}, item, item_schema)
-        if merged is _DELETE:
-            if position is not None:
-                del result[position]
-        elif position is None:
-            result.append(merged)
+        directive = item[_PATCH]
+        if directive == "delete":
+            if merge_key not in item:
+                raise _missing_key(item, merge_key)
+            original = [
+                element
+                for element in original
+                if not (merge_key in element and _same(element[merge_key], item[merge_key]))
+            ]
+        elif directive == "replace":
+            replace = True
+        elif directive == "merge":
+            raise _refuse("merging lists cannot yet be specified in the patch")
         else:
-            result[position] = merged
-    return result
+            raise _refuse(f"unknown patch type: {directive} in map: {item}")
+    if replace:
+        return [_decoded(item) for item in kept], []
+    return original, kept
 
 
-def _reorder(items: list[Any], order: list[Any], merge_key: str) -> list[Any]:
-    """``$setElementOrder``: the listed elements first, in that order; the rest after."""
+def _merge_by_key(
+    original: list[Any], patch: list[Any], merge_key: str, item_schema: _Schema
+) -> list[Any]:
+    merged = list(original)
+    for item in patch:
+        if merge_key not in item:
+            raise _missing_key(item, merge_key)
+        position = _find(merged, merge_key, item[merge_key])
+        if position is None:
+            merged.append(_decoded(item))
+        else:
+            merged[position] = _merge_map(merged[position], item, item_schema)
+    return merged
 
-    def identity(item: Any) -> Any:
-        return item.get(merge_key) if merge_key and isinstance(item, dict) else item
 
-    wanted = [identity(entry) for entry in order]
-    rank = {key: i for i, key in enumerate(wanted) if isinstance(key, str | int | float | bool)}
-    listed = [item for item in items if identity(item) in rank]
-    listed.sort(key=lambda item: rank[identity(item)])
-    return listed + [item for item in items if identity(item) not in rank]
+def _find(items: list[Any], merge_key: str, value: Any) -> int | None:
+    """The position of the first object whose merge key has ``value``."""
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _refuse(f"list elements merged by {merge_key} must be objects, got {item!r}")
+        if merge_key in item and _same(item[merge_key], value):
+            return position
+    return None
+
+
+# Order
+
+
+def _partition(items: list[Any], by: list[Any], merge_key: str) -> tuple[list[Any], list[Any]]:
+    """The elements named in ``by`` and the others, each in their order in ``items``."""
+    named: list[Any] = []
+    others: list[Any] = []
+    for item in items:
+        if merge_key:
+            if not isinstance(item, dict):
+                raise _refuse(f"list elements merged by {merge_key} must be objects, got {item!r}")
+            if merge_key not in item:
+                raise _missing_key(item, merge_key)
+            found = _find(by, merge_key, item[merge_key]) is not None
+        else:
+            found = _contains(by, item)
+        (named if found else others).append(item)
+    return named, others
+
+
+def _normalize(
+    named: list[Any],
+    others: list[Any],
+    named_order: list[Any],
+    original: list[Any],
+    merge_key: str,
+    kind: type,
+) -> list[Any]:
+    """``named`` sorted by ``named_order``, ``others`` by ``original``, then interleaved."""
+    sorted_named = _sorted(named, named_order, merge_key, kind)
+    sorted_others = _sorted(others, original, merge_key, kind)
+    merged: list[Any] = []
+    i = j = 0
+    while i < len(sorted_others) and j < len(sorted_named):
+        left = _index(original, sorted_others[i], merge_key, kind)
+        right = _index(original, sorted_named[j], merge_key, kind)
+        if 0 <= left < right:
+            merged.append(sorted_others[i])
+            i += 1
+        else:
+            merged.append(sorted_named[j])
+            j += 1
+    return merged + sorted_others[i:] + sorted_named[j:]
+
+
+def _sorted(items: list[Any], order: list[Any], merge_key: str, kind: type) -> list[Any]:
+    """Stably sorted by position in ``order``; ``$patch: delete`` elements last."""
+    if kind is dict:
+        for item in [*items, *order]:
+            if not isinstance(item, dict):
+                raise _refuse(f"list elements merged by {merge_key} must be objects, got {item!r}")
+            if merge_key not in item:
+                raise _missing_key(item, merge_key)
+    deleted = [item for item in items if kind is dict and item.get(_PATCH) == "delete"]
+    kept = [item for item in items if not (kind is dict and item.get(_PATCH) == "delete")]
+
+    def position(item: Any) -> int:
+        found = _index(order, item, merge_key, kind)
+        return found if found >= 0 else len(order)
+
+    return sorted(kept, key=position) + deleted
+
+
+def _index(items: list[Any], wanted: Any, merge_key: str, kind: type) -> int:
+    """The first position of ``wanted`` in ``items`` (by merge key for objects), or -1."""
+    if kind is dict:
+        key = wanted.get(merge_key) if isinstance(wanted, dict) else None
+        for position, item in enumerate(items):
+            if _same(item.get(merge_key) if isinstance(item, dict) else None, key):
+                return position
+        return -1
+    for position, item in enumerate(items):
+        if _same(item, wanted):
+            return position
+    return -1

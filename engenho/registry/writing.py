@@ -171,6 +171,20 @@ def _terminal_finalizers(obj: _Json) -> bool:
     )
 
 
+def _scheduled(conditions: Any, stamp: str) -> list[_Json]:
+    """PodScheduled=True, as the binding sets it (keeping the other conditions)."""
+    kept = [c for c in conditions or [] if isinstance(c, dict) and c.get("type") != "PodScheduled"]
+    return [
+        *kept,
+        {
+            "type": "PodScheduled",
+            "status": "True",
+            "lastProbeTime": None,
+            "lastTransitionTime": stamp,
+        },
+    ]
+
+
 def _manager(ctx: RequestContext) -> str:
     return ctx.field_manager or "unknown"
 
@@ -621,6 +635,70 @@ class Writer:
             subresource="scale",
         )
 
+    async def bind(
+        self, ctx: RequestContext, rt: ResourceType, namespace: str, binding: Any
+    ) -> StoredObject:
+        """``pods/binding``: assign a pod to a node, at most once (contract §13)."""
+        if not isinstance(binding, dict):
+            raise BadRequestError("the body must be a Binding")
+        meta = binding.get("metadata") or {}
+        target = binding.get("target") or {}
+        name, node = meta.get("name"), target.get("name")
+        if not isinstance(name, str) or not name:
+            raise refusals.invalid(
+                rt, "", [Cause(CauseReason.REQUIRED, "metadata.name", "Required value")]
+            )
+        if not isinstance(node, str) or not node or target.get("kind", "Node") != "Node":
+            raise refusals.invalid(
+                rt,
+                name,
+                [Cause(CauseReason.REQUIRED, "target.name", "Required value: a Node to bind to")],
+            )
+        current = await self._current(rt, namespace, name)
+        if current is None:
+            raise refusals.not_found(rt, name)
+        if meta.get("uid") and meta["uid"] != current.uid:
+            raise refusals.uid_conflict(rt, name, meta["uid"], current.uid)
+        stamp = format_timestamp(ctx.now)
+
+        def build(old: _Json) -> _Json:
+            spec = old.get("spec") or {}
+            assigned = spec.get("nodeName")
+            if assigned or old["metadata"].get("deletionTimestamp"):
+                reason = (
+                    f'pod {name} is already assigned to node "{assigned}"'
+                    if assigned
+                    else f"pod {name} is being deleted, cannot be assigned to a host"
+                )
+                raise ConflictError(
+                    f'Operation cannot be fulfilled on pods/binding "{name}": {reason}',
+                    name=name,
+                    kind="pods/binding",
+                )
+            new = copy.deepcopy(old)
+            new["spec"]["nodeName"] = node
+            annotations = meta.get("annotations")
+            if isinstance(annotations, dict) and annotations:
+                new["metadata"]["annotations"] = {
+                    **(new["metadata"].get("annotations") or {}),
+                    **annotations,
+                }
+            status = new.setdefault("status", {})
+            status["conditions"] = _scheduled(status.get("conditions"), stamp)
+            return new
+
+        return await self._rewrite(
+            ctx,
+            rt,
+            namespace,
+            name,
+            current,
+            None,
+            build,
+            verb=Verb.PATCH_RESULT,
+            subresource="binding",
+        )
+
     def _replacement(
         self, rt: ResourceType, old: _Json, new: _Json, subresource: str | None
     ) -> _Json:
@@ -718,7 +796,9 @@ class Writer:
                 raise refusals.conflict(rt, name)
             old = current.object
             candidate = build(old)
-            self._admit(ctx, rt, candidate, old)
+            # A binding sets spec.nodeName, which a pod update may not change: upstream's
+            # binding path checks the pod as a whole, not as an update of its spec.
+            self._admit(ctx, rt, candidate, None if subresource == "binding" else old)
             if not applied:
                 _track(ctx, rt, old, candidate, subresource)
             if _same_object(old, candidate):

@@ -139,7 +139,9 @@ async def _serve(
     created = await bootstrap(registry)
     if created:
         _log.info("created %d boot-time objects", created)
-    controllers = ControllerManager([NamespaceController(registry), GarbageCollector(registry)])
+    controllers = ControllerManager(registry)
+    controllers.add(NamespaceController(registry, controllers.informers))
+    controllers.add(GarbageCollector(registry, controllers.informers))
     controllers.start()
     pacer = CollectionPacer()
     pacer.start()

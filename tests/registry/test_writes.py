@@ -356,3 +356,26 @@ async def test_scheduled_pods_are_deleted_gracefully(cluster: Cluster) -> None:
         cluster.ctx(), rt, "default", "web", DeleteOptions(grace_period_seconds=0)
     )
     assert forced.removed and forced.object is not None, "pods answer a DELETE with the object"
+
+
+async def test_binding_assigns_a_pod_once(cluster: Cluster) -> None:
+    rt = cluster.rt("pods")
+    await cluster.registry.create(cluster.ctx(), rt, "default", copy.deepcopy(POD))
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "web"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
+    bound = await cluster.registry.bind(cluster.ctx(), "default", copy.deepcopy(binding))
+    assert bound.object["spec"]["nodeName"] == "n1"
+    scheduled = [c for c in bound.object["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert scheduled and scheduled[0]["status"] == "True"
+    head = cluster.head
+    binding["target"]["name"] = "n2"
+    with pytest.raises(ConflictError, match='pod web is already assigned to node "n1"'):
+        await cluster.registry.bind(cluster.ctx(), "default", binding)
+    assert cluster.head == head
+    binding["metadata"]["name"] = "ghost"
+    with pytest.raises(NotFoundError):
+        await cluster.registry.bind(cluster.ctx(), "default", binding)
