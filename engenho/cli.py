@@ -12,11 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from engenho import __version__
-from engenho.commands import audit, codegen, projections, server
+from engenho.commands import audit, cluster_config, codegen, config, projections, server
 
 __all__ = ["build_parser", "main"]
 
-_REGISTRARS = [audit.register, codegen.register, projections.register, server.register]
+_REGISTRARS = [
+    audit.register,
+    cluster_config.register,
+    codegen.register,
+    config.register,
+    projections.register,
+    server.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
