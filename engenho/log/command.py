@@ -37,8 +37,10 @@ __all__ = [
     "parse_time",
 ]
 
-COMMAND_SCHEMA_VERSION = 1
-"""Schema version written with every new entry; older versions are upcast on read."""
+COMMAND_SCHEMA_VERSION = 2
+"""Schema version written with every new entry; older versions are upcast on read.
+
+Version 2 added ``claims``; a version 1 command reads as one with no claims."""
 
 
 class Verb(enum.Enum):
@@ -130,8 +132,14 @@ class ResourceCommand:
     actor: Actor
     request_id: str
     time: datetime = field(validator=lambda _i, _a, v: _utc(v))
+    claims: tuple[str, ...] = field(default=(), converter=_strings)
+    """Unique names the object holds while it exists (an allocated ClusterIP, a NodePort, a
+    node's pod CIDR). They are decided before proposing; applying refuses a command whose
+    claim another object holds, so two concurrent allocations cannot both win."""
 
     def __attrs_post_init__(self) -> None:
+        if len(set(self.claims)) != len(self.claims):
+            raise ValueError("claims must be distinct")
         if (self.verb is Verb.SYSTEM) != (self.key is None):
             raise ValueError("system commands have no key; every other command has one")
         if self.verb in _WRITES and self.object is None:
@@ -204,6 +212,7 @@ def _unstructure_command(command: ResourceCommand) -> dict[str, Any]:
         "actor": {"user": actor.user, "groups": list(actor.groups)},
         "request_id": command.request_id,
         "time": format_time(command.time),
+        "claims": list(command.claims),
     }
 
 
@@ -252,8 +261,19 @@ def encode_command(command: ResourceCommand) -> bytes:
 
 
 def _upcast(schema_version: int, data: Any) -> Any:
-    """Bring a decoded command dict of an older schema version to the current one."""
+    """Bring a decoded command dict of an older schema version to the current one.
+
+    The stored bytes are never rewritten (the hash covers them); only the decoded value is
+    brought forward.
+    """
+    if schema_version == 1 and isinstance(data, dict):
+        data = {**data, "claims": []}
+        schema_version = 2
     if schema_version == COMMAND_SCHEMA_VERSION:
+        if isinstance(data, dict) and "claims" not in data:
+            # Every member is present in the canonical form; claims has a default only so
+            # that proposers can leave it out.
+            raise EncodingError("not a command: the claims member is missing")
         return data
     raise EncodingError(f"unknown command schema version {schema_version}")
 

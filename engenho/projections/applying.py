@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from attrs import frozen
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -38,19 +39,19 @@ class AppliedBatch:
     """``(valid_from, valid_to)`` of versions written before the batch and ended in it."""
 
 
-def _batch_keys(entries: Sequence[Entry]) -> list[str]:
-    keys = {
-        object_key(k.group, k.resource, k.namespace, k.name)
-        for k in (e.command.key for e in entries)
-        if k is not None
-    }
-    return sorted(keys)
+def fold_batch(entries: Sequence[Entry], current: CurrentState) -> AppliedBatch:
+    """Decide every entry in order over ``current`` (the state before the batch), overlaying
+    the batch's own writes so a key touched twice, or a claim released and taken again within
+    the batch, is decided against its in-batch state."""
+    versions: dict[str, StoredObject | None] = {}
+    holders: dict[str, str | None] = {}  # claim -> key, for claims the batch changed
 
+    def version(okey: str) -> StoredObject | None:
+        return versions[okey] if okey in versions else current.get(okey)
 
-def fold_batch(entries: Sequence[Entry], priors: dict[str, StoredObject]) -> AppliedBatch:
-    """Decide every entry in order over the current versions ``priors`` (keyed by object key),
-    overlaying the batch's own writes so a key touched twice sees its in-batch version."""
-    current: dict[str, StoredObject | None] = dict(priors)
+    def holder(claim: str) -> str | None:
+        return holders[claim] if claim in holders else current.holder(claim)
+
     written: dict[str, int] = {}  # key -> position in ``inserts`` of its in-batch version
     outcomes: list[ApplyOutcome] = []
     changes: list[Change] = []
@@ -64,13 +65,15 @@ def fold_batch(entries: Sequence[Entry], priors: dict[str, StoredObject]) -> App
             outcomes.append(outcome)
             continue
         okey = object_key(key.group, key.resource, key.namespace, key.name)
-        prior = current.get(okey)
-        outcome, change = decide(entry.index, command, prior)
+        prior = version(okey)
+        outcome, change = decide(entry.index, command, prior, holder)
         outcomes.append(outcome)
         if change is None:
             continue
         changes.append(change)
         if prior is not None:
+            for claim in prior.claims:
+                holders[claim] = None
             position = written.pop(okey, None)
             if position is not None:  # replaced within the batch: written already closed
                 row = inserts[position]
@@ -78,10 +81,12 @@ def fold_batch(entries: Sequence[Entry], priors: dict[str, StoredObject]) -> App
             else:
                 closes.append((prior.resource_version, entry.index))
         if change.type is EventType.DELETED:
-            current[okey] = None
+            versions[okey] = None
             continue
         stored = change.object
-        current[okey] = stored
+        versions[okey] = stored
+        for claim in stored.claims:
+            holders[claim] = okey
         written[okey] = len(inserts)
         inserts.append(
             (
@@ -94,6 +99,7 @@ def fold_batch(entries: Sequence[Entry], priors: dict[str, StoredObject]) -> App
                 key.name,
                 stored.uid,
                 stored.data,
+                orjson.dumps(list(stored.claims)).decode(),
             )
         )
     return AppliedBatch(outcomes, changes, inserts, closes)
@@ -107,8 +113,7 @@ async def apply_batch(
     caller updates it with the batch's changes once this returns (the commit succeeded)."""
     last = entries[-1]
     sql = statements(connection.dialect)
-    priors = {key: found for key in _batch_keys(entries) if (found := current.get(key))}
-    batch = fold_batch(entries, priors)
+    batch = fold_batch(entries, current)
     async with connection.begin():
         # Close replaced versions before inserting their successors: the unique index on the
         # current version of a key must hold after every statement.

@@ -26,6 +26,7 @@ class CurrentState:
         self._by_key: dict[str, StoredObject] = {}
         # (group, resource) -> {(namespace, name): object}, kept in key order for lists.
         self._by_resource: dict[tuple[str, str], SortedDict] = {}
+        self._claims: dict[str, str] = {}  # claim -> key of the object holding it
         for stored in objects:
             self._put(stored)
 
@@ -33,16 +34,28 @@ class CurrentState:
         return len(self._by_key)
 
     def _put(self, stored: StoredObject) -> None:
+        previous = self._by_key.get(stored.key)
+        if previous is not None:
+            self._release(previous)
+        for claim in stored.claims:
+            self._claims[claim] = stored.key
         self._by_key[stored.key] = stored
         scope = self._by_resource.get((stored.group, stored.resource))
         if scope is None:
             scope = self._by_resource[(stored.group, stored.resource)] = SortedDict()
         scope[(stored.namespace, stored.name)] = stored
 
+    def _release(self, stored: StoredObject) -> None:
+        for claim in stored.claims:
+            if self._claims.get(claim) == stored.key:
+                del self._claims[claim]
+
     def _remove(self, change: Change) -> None:
-        self._by_key.pop(
+        gone = self._by_key.pop(
             object_key(change.group, change.resource, change.namespace, change.name), None
         )
+        if gone is not None:
+            self._release(gone)
         scope = self._by_resource.get((change.group, change.resource))
         if scope is not None:
             scope.pop((change.namespace, change.name), None)
@@ -57,6 +70,14 @@ class CurrentState:
 
     def get(self, key: str) -> StoredObject | None:
         return self._by_key.get(key)
+
+    def holder(self, claim: str) -> str | None:
+        """The key of the object holding ``claim``, or None."""
+        return self._claims.get(claim)
+
+    def claims(self, prefix: str) -> dict[str, str]:
+        """Every held claim starting with ``prefix`` and who holds it (for allocators)."""
+        return {c: k for c, k in self._claims.items() if c.startswith(prefix)}
 
     def list(
         self,

@@ -8,12 +8,20 @@ not by the proposer, so two concurrent writers cannot both pass (contract §9).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from engenho.log import ResourceCommand, Verb
-from engenho.projections.records import ApplyOutcome, Change, EventType, Rejection, StoredObject
+from engenho.projections.records import (
+    ApplyOutcome,
+    Change,
+    EventType,
+    Rejection,
+    StoredObject,
+    object_key,
+)
 
 __all__ = ["decide", "stamp", "stamp_removal"]
 
@@ -41,7 +49,14 @@ def stamp_removal(prior: StoredObject, index: int) -> StoredObject:
     data = stamp(prior.object, index)
     assert data is not None  # it was stamped when it was stored
     return StoredObject(
-        prior.group, prior.resource, prior.namespace, prior.name, prior.uid, index, data
+        prior.group,
+        prior.resource,
+        prior.namespace,
+        prior.name,
+        prior.uid,
+        index,
+        data,
+        prior.claims,
     )
 
 
@@ -49,11 +64,19 @@ def _rejected(index: int, reason: Rejection) -> tuple[ApplyOutcome, None]:
     return ApplyOutcome(index, False, reason, None, None), None
 
 
+def _nobody(_claim: str) -> str | None:
+    return None
+
+
 def decide(
-    index: int, command: ResourceCommand, prior: StoredObject | None
+    index: int,
+    command: ResourceCommand,
+    prior: StoredObject | None,
+    holder: Callable[[str], str | None] = _nobody,
 ) -> tuple[ApplyOutcome, Change | None]:
     """The outcome of applying ``command`` at ``index`` when the key's current version is
-    ``prior``, and the change it makes (``None`` when it changes nothing)."""
+    ``prior`` and ``holder`` tells which object key holds a claim, and the change it makes
+    (``None`` when it changes nothing)."""
     key = command.key
     if key is None:  # a system command (commands check: no key exactly when system)
         return ApplyOutcome(index, True, None, None, None), None
@@ -76,11 +99,23 @@ def decide(
     # Commands check that create, update and patch-result carry an object and finalize does
     # not, so "has an object" is exactly "upsert"; a delete without one removes.
     if command.object is not None:
+        okey = object_key(key.group, key.resource, key.namespace, key.name)
+        for claim in command.claims:
+            held_by = holder(claim)
+            if held_by is not None and held_by != okey:
+                return _rejected(index, Rejection.CLAIMED)
         data = stamp(command.object, index)
         if data is None:
             return _rejected(index, Rejection.INVALID)
         stored = StoredObject(
-            key.group, key.resource, key.namespace, key.name, command.uid, index, data
+            key.group,
+            key.resource,
+            key.namespace,
+            key.name,
+            command.uid,
+            index,
+            data,
+            command.claims,
         )
         event = EventType.ADDED if prior is None else EventType.MODIFIED
     else:  # delete without an object, or finalize: the object goes

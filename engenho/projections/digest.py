@@ -1,9 +1,10 @@
 """The digest of the projected state: equal for equal log prefixes, however they were applied.
 
 ``BLAKE3(tag || u64 applied index || u32 len || applied hash || rows)`` where the rows are the
-current versions in key order (by bytes), each as ``u32 len || key || u32 len || data``;
-integers big-endian. History (closed versions) and the compaction floor are not included:
-a rebuild has no history, and must still give the same digest.
+current versions in key order (by bytes), each as ``u32 len || key || u32 len || data ||
+u32 len || claims`` (claims as the stored JSON array); integers big-endian. History (closed
+versions) and the compaction floor are not included: a rebuild has no history, and must still
+give the same digest.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from engenho.projections.tables import OBJECT_VERSIONS as V
 
 __all__ = ["DIGEST_TAG", "compute_digest"]
 
-DIGEST_TAG = b"engenho/projections/digest/v1\x00"
+DIGEST_TAG = b"engenho/projections/digest/v2\x00"
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -32,11 +33,18 @@ async def compute_digest(connection: AsyncConnection) -> str:
     hasher.update(_U64.pack(state.applied_index))
     hasher.update(_U32.pack(len(state.applied_hash)) + state.applied_hash)
     rows = await connection.stream(
-        select(V.c.key, V.c.data).where(V.c.valid_to.is_(None)).order_by(V.c.key)
+        select(V.c.key, V.c.data, V.c.claims).where(V.c.valid_to.is_(None)).order_by(V.c.key)
     )
     async for partition in rows.partitions(2048):
-        for key, data in partition:
-            encoded = key.encode()
-            hasher.update(_U32.pack(len(encoded)) + encoded + _U32.pack(len(data)) + data)
+        for key, data, claims in partition:
+            encoded, held = key.encode(), claims.encode()
+            hasher.update(
+                _U32.pack(len(encoded))
+                + encoded
+                + _U32.pack(len(data))
+                + data
+                + _U32.pack(len(held))
+                + held
+            )
     digest: str = hasher.hexdigest()
     return digest

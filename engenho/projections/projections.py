@@ -220,6 +220,10 @@ class Projections:
         self._check_open()
         return self._current.get(object_key(group, resource, namespace, name))
 
+    def claims(self, prefix: str) -> dict[str, str]:
+        """Claims held now whose names start with ``prefix``, and the key holding each."""
+        return self._current.claims(prefix)
+
     async def list(
         self,
         group: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from attrs import frozen
 from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,9 +52,12 @@ def _items(group: str, resource: str, rows: Iterable[Sequence[Any]]) -> list[Sto
 async def load_current(connection: AsyncConnection) -> list[StoredObject]:
     """Every current version (what :class:`CurrentState` is loaded from at open)."""
     rows = await connection.execute(
-        select(V.c.api_group, V.c.resource, *ITEM_COLUMNS).where(V.c.valid_to.is_(None))
+        select(V.c.api_group, V.c.resource, *ITEM_COLUMNS, V.c.claims).where(V.c.valid_to.is_(None))
     )
-    return [StoredObject(r[0], r[1], r[3], r[4], r[5], r[2], bytes(r[6])) for r in rows]
+    return [
+        StoredObject(r[0], r[1], r[3], r[4], r[5], r[2], bytes(r[6]), tuple(orjson.loads(r[7])))
+        for r in rows
+    ]
 
 
 def _scope(query: Select[Any], group: str, resource: str, namespace: str | None) -> Select[Any]:

@@ -50,6 +50,8 @@ class Rejection(enum.StrEnum):
     """The resourceVersion precondition names an older version."""
     UID_MISMATCH = "UIDMismatch"
     """The uid precondition names another incarnation of the object."""
+    CLAIMED = "Claimed"
+    """A claim of the command is held by another object."""
     INVALID = "Invalid"
     """The object has no ``metadata`` mapping to stamp (a proposer bug; never applied)."""
 
@@ -67,6 +69,8 @@ class StoredObject:
     """The log index of the entry that wrote this version."""
     data: bytes = field(repr=lambda b: f"<{len(b)} bytes>")
     """The object's JSON (keys sorted, ``metadata.resourceVersion`` stamped)."""
+    claims: tuple[str, ...] = ()
+    """The unique names this version holds (from the command that wrote it)."""
 
     @functools.cached_property
     def object(self) -> dict[str, Any]:

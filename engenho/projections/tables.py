@@ -56,6 +56,8 @@ OBJECT_VERSIONS = Table(
     Column("name", bytewise_text(), nullable=False),
     Column("uid", Text, nullable=False),
     Column("data", LargeBinary, nullable=False),
+    # The version's claims (unique names it holds), as a JSON array of strings.
+    Column("claims", Text, nullable=False, server_default="[]"),
 )
 Index(
     "uq_object_versions_current_key",

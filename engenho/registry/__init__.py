@@ -4,6 +4,7 @@ Reads and watches come from the projections with Kubernetes resourceVersion sema
 writes become fully decided commands, proposed through replication and answered once applied.
 """
 
+from engenho.registry.allocation import NetworkSettings
 from engenho.registry.errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -44,6 +45,7 @@ __all__ = [
     "ListQuery",
     "ListResult",
     "MethodNotAllowedError",
+    "NetworkSettings",
     "NotAcceptableError",
     "NotFoundError",
     "Registry",

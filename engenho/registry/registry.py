@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engenho.projections import Projections, StoredObject
+from engenho.registry.allocation import NetworkSettings
 from engenho.registry.continuation import TokenCodec
 from engenho.registry.matching import Matcher
 from engenho.registry.reading import ListResult, Reader
@@ -32,10 +33,12 @@ class Registry:
         commit_index: Callable[[], int],
         token_key: bytes,
         bookmark_interval: float = 60.0,
+        network: NetworkSettings | None = None,
     ) -> None:
         self.projections = projections
+        self.network = network or NetworkSettings()
         self.reader = Reader(projections, commit_index, TokenCodec(token_key))
-        self.writer = Writer(proposer, projections)
+        self.writer = Writer(proposer, projections, self.network)
         self.watching = Watching(projections, self.reader, bookmark_interval=bookmark_interval)
 
     async def get(

@@ -35,6 +35,7 @@ from engenho.log import (
 )
 from engenho.projections import ApplyOutcome, Projections, StoredObject
 from engenho.registry import refusals
+from engenho.registry.allocation import NetworkSettings, allocate_service, claims_of
 from engenho.registry.errors import (
     BadRequestError,
     ConflictError,
@@ -79,8 +80,8 @@ _Json = dict[str, Any]
 
 WRITE_ATTEMPTS = 32
 """How often a write that lost a race is re-planned before it answers 409."""
-GENERATE_NAME_ATTEMPTS = 8
-"""How often a create draws a new generated name when the last one was taken."""
+CREATE_ATTEMPTS = 8
+"""How often a create draws a new generated name or allocation when the last one was taken."""
 
 _SERVER_META = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
 
@@ -212,9 +213,18 @@ def _track(
 class Writer:
     """Creates, updates, patches and deletes objects through the log."""
 
-    def __init__(self, proposer: Proposer, projections: Projections) -> None:
+    def __init__(
+        self,
+        proposer: Proposer,
+        projections: Projections,
+        network: NetworkSettings | None = None,
+    ) -> None:
         self._proposer = proposer
         self._projections = projections
+        self._network = network or NetworkSettings()
+
+    def _taken(self, prefix: str) -> set[str]:
+        return set(self._projections.claims(prefix))
 
     # ------------------------------------------------------------------ shared steps
 
@@ -331,6 +341,8 @@ class Writer:
             actor=ctx.actor,
             request_id=ctx.request_id,
             time=ctx.now,
+            # Every version names what it holds: a write without them would release them.
+            claims=claims_of(rt.group, rt.plural, obj),
         )
 
     @staticmethod
@@ -401,25 +413,41 @@ class Writer:
             _track(ctx, rt, None, obj, None)
         await self._namespace_open(rt, namespace, meta["name"])
         # A generated name that is taken is drawn again, as upstream's RetryGenerateName does
-        # (27^5 suffixes collide often enough in a few thousand creates to matter).
-        for _attempt in range(GENERATE_NAME_ATTEMPTS if generated else 1):
+        # (27^5 suffixes collide often enough in a few thousand creates to matter); so is an
+        # address or port another writer claimed first.
+        allocating = rt.group == "" and rt.plural == "services"
+        base = obj
+        for _attempt in range(CREATE_ATTEMPTS):
             name = meta["name"]
             if await self._current(rt, namespace, name) is not None:
                 if generated:
                     meta["name"] = generated_name(prefix)
                     continue
                 raise refusals.already_exists(rt, name)
+            candidate = copy.deepcopy(base) if allocating else base
+            if allocating:
+                allocate_service(candidate, None, self._network, self._taken, name)
             if ctx.dry_run:
-                return _candidate(rt.group, rt.plural, namespace, name, uid, obj)
+                return _candidate(rt.group, rt.plural, namespace, name, uid, candidate)
             command = self._command(
-                ctx, rt, Verb.CREATE, namespace, name, uid, obj, Precondition(must_not_exist=True)
+                ctx,
+                rt,
+                Verb.CREATE,
+                namespace,
+                name,
+                uid,
+                candidate,
+                Precondition(must_not_exist=True),
             )
             outcome = await self._propose(ctx, command)
             if outcome.applied and outcome.object is not None:
                 return outcome.object
-            if not (generated and outcome.reason == "AlreadyExists"):
-                raise self._refused(rt, name, outcome)
-            meta["name"] = generated_name(prefix)
+            if generated and outcome.reason == "AlreadyExists":
+                meta["name"] = generated_name(prefix)
+                continue
+            if outcome.reason == "Claimed" and allocating:
+                continue  # someone took the address or port we drew (or asked for) meanwhile
+            raise self._refused(rt, name, outcome)
         raise refusals.already_exists(rt, meta["name"])
 
     # ------------------------------------------------------------------ update and patch
@@ -796,6 +824,8 @@ class Writer:
                 raise refusals.conflict(rt, name)
             old = current.object
             candidate = build(old)
+            if rt.group == "" and rt.plural == "services":
+                allocate_service(candidate, old, self._network, self._taken, name)
             # A binding sets spec.nodeName, which a pod update may not change: upstream's
             # binding path checks the pod as a whole, not as an update of its spec.
             self._admit(ctx, rt, candidate, None if subresource == "binding" else old)
@@ -833,7 +863,8 @@ class Writer:
                 return outcome.object
             if outcome.reason == "NotFound":
                 raise refusals.not_found(rt, name)
-            if outcome.reason not in ("Conflict", "UIDMismatch") or wanted is not None:
+            lost_race = outcome.reason in ("Conflict", "UIDMismatch", "Claimed")
+            if not lost_race or (wanted is not None and outcome.reason != "Claimed"):
                 raise self._refused(rt, name, outcome)
             fresh = await self._current(rt, namespace, name)
             if fresh is None:

@@ -38,7 +38,7 @@ from engenho.reconcilers import ControllerManager, GarbageCollector, NamespaceCo
 from engenho.registry import Registry
 from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
-from engenho.server.bootstrap import bootstrap
+from engenho.server.bootstrap import bootstrap, ensure_kubernetes_service
 from engenho.server.collecting import CollectionPacer
 from engenho.server.options import ServerOptions
 
@@ -208,6 +208,7 @@ async def _listen(
     port = server.servers[0].sockets[0].getsockname()[1]
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104
     url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    await ensure_kubernetes_service(registry, host, port)
     write_kubeconfig(
         data.kubeconfig, server=url, ca_pem=pki.ca_pem, user="admin", token=pki.admin_token
     )

@@ -56,6 +56,7 @@ def commands(draw: st.DrawFn) -> ResourceCommand:
         actor=draw(actors),
         request_id=draw(names),
         time=draw(times),
+        claims=draw(st.lists(names, max_size=3, unique=True)),
     )
 
 
@@ -79,7 +80,7 @@ def test_every_member_is_present_and_sorted() -> None:
     data = encode_command(command(1))
     members = list(orjson.loads(data))
     assert members == sorted(
-        ["actor", "key", "object", "precondition", "request_id", "time", "uid", "verb"]
+        ["actor", "claims", "key", "object", "precondition", "request_id", "time", "uid", "verb"]
     )
     delete = ResourceCommand(
         verb=Verb.DELETE,
@@ -181,3 +182,19 @@ def test_other_time_spellings_are_refused(text: str) -> None:
 def test_key_display() -> None:
     assert str(ResourceKey("", "v1", "pods", "ns", "p")) == "v1/namespaces/ns/pods/p"
     assert str(ResourceKey("apps", "v1", "deployments", "", "d")) == "apps/v1/deployments/d"
+
+
+def test_schema_version_1_commands_read_without_claims() -> None:
+    """Version 1 had no claims member; its bytes stay as written and decode with none."""
+    current = orjson.loads(encode_command(command(1)))
+    assert current.pop("claims") == []
+    version_1 = orjson.dumps(current, option=orjson.OPT_SORT_KEYS)
+    decoded = decode_command(version_1, schema_version=1)
+    assert decoded == command(1) and decoded.claims == ()
+    with pytest.raises(EncodingError, match="not a command"):
+        decode_command(version_1, schema_version=2)
+
+
+def test_claims_are_distinct() -> None:
+    with pytest.raises(ValueError, match="distinct"):
+        ResourceCommand(**_base(claims=("a", "a")))

@@ -85,7 +85,7 @@ def example_commands() -> list[ResourceCommand]:
 def from_the_document(number: int, prev_hash: bytes) -> tuple[bytes, bytes, bytes]:
     """(payload, hash, frame) computed from the document's text alone."""
     command = block(f"example-{number}-command").encode("utf-8")
-    header = struct.pack(">32sQQHI", prev_hash, number, 1, 1, len(command))
+    header = struct.pack(">32sQQHI", prev_hash, number, 1, 2, len(command))
     assert header == hexblock(f"example-{number}-header")
     digest = blake3(b"engenho/log/entry/v1\x00" + header + command).digest()
     payload = header + command + digest
@@ -123,5 +123,5 @@ async def test_a_store_writes_the_documented_bytes(tmp_path: Path) -> None:
     documented = ["454e474e53454701", "0001", "0000", "0000000000000001", "00" * 32, "32fedf80"]
     assert header.hex() == "".join(documented)
     expected = header + first[2] + second[2]
-    assert len(expected) == 1362
+    assert len(expected) == 1386
     assert segment.read_bytes() == expected
