@@ -22,16 +22,16 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from engenho.client.errors import ApiError, TransportError
 from engenho.client.resources import ResourceRef
 from engenho.client.retrying import Backoff
 from engenho.client.store import Store
-from engenho.client.watching import EventType, WatchEvent
+from engenho.client.watching import EventType, Watcher, WatchEvent
 
 if TYPE_CHECKING:
-    from engenho.client.client import KubeClient
+    from engenho.client.base import ClientBase
 
 __all__ = ["Handler", "Informer"]
 
@@ -46,7 +46,7 @@ class Informer(Generic[T]):
 
     def __init__(
         self,
-        client: KubeClient,
+        client: ClientBase,
         resource: ResourceRef,
         *,
         namespace: str | None = None,
@@ -68,8 +68,8 @@ class Informer(Generic[T]):
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
-        self.watcher: Any = None
-        """The current :class:`Watcher` (for diagnostics), once synced."""
+        self.watcher: Watcher[T] | None = None
+        """The watcher following changes (for diagnostics), once synced."""
 
     @property
     def synced(self) -> bool:
@@ -168,8 +168,9 @@ class Informer(Generic[T]):
                     for handler in list(self._handlers):
                         await self._call(handler, event)
                 self._synced.set()
-            watcher = self._client.watch(
-                self._resource,  # type: ignore[arg-type]
+            watcher: Watcher[T] = Watcher(
+                self._client,
+                self._resource,
                 namespace=self._namespace,
                 label_selector=self._label_selector,
                 field_selector=self._field_selector,

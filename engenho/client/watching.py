@@ -49,7 +49,7 @@ from engenho.client.retrying import NO_RETRIES, Backoff
 from engenho.schema import ResourceType
 
 if TYPE_CHECKING:
-    from engenho.client.client import KubeClient
+    from engenho.client.base import ClientBase
 
 __all__ = ["EventType", "WatchEvent", "Watcher"]
 
@@ -102,7 +102,7 @@ class Watcher(Generic[T]):
 
     def __init__(
         self,
-        client: KubeClient,
+        client: ClientBase,
         resource: ResourceRef,
         *,
         namespace: str | None = None,
@@ -168,7 +168,7 @@ class Watcher(Generic[T]):
             await iterator.aclose()  # type: ignore[attr-defined]
 
     async def _run(self) -> AsyncIterator[WatchEvent[T]]:
-        rt, cls, path = await self._client._watch_target(self._resource, self._namespace)
+        rt, cls, path = await self._client.collection_target(self._resource, self._namespace)
         if self._rv is None:
             for event in await self._relist(rt, cls):
                 yield event
