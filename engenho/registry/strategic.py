@@ -34,6 +34,12 @@ Directives:
   order, the original's unnamed elements placed by their original position as above. Every
   element of the patch list must appear in it, in the same relative order.
 
+Where upstream's order depends on how Go updates the original list in place (with
+``$setElementOrder``, an addition takes the place a deletion freed in the original), or on its
+comparator calling an element missing from the order list smaller than any, this follows it.
+Where it depends on Go's random map order (a list both extended and reduced with
+``$deleteFromPrimitiveList`` in one patch), the patch's key order decides.
+
 Any other ``$``-key is an ordinary (unknown) field, pruned later like one. A malformed patch is
 refused with :class:`BadRequestError` (400), except a list of lists (422, as upstream answers);
 upstream reports the rest as internal errors (500), which is not worth copying.
@@ -268,6 +274,10 @@ def _set_element_orders(original: dict[str, Any], patch: dict[str, Any], schema:
         if kind is not None:
             named, others = _partition(merged, order, meta.merge_key)
             merged = _normalize(named, others, order, previous, meta.merge_key, kind)
+        elif isinstance(given, list):
+            # Upstream cannot order a list without elements. An empty original list alone is
+            # let through: upstream's copy of the object omits empty lists.
+            raise _refuse(f"{problem}: no elements in any of the given slices")
         original[name] = merged
         patch.pop(name, None)
 
@@ -324,6 +334,10 @@ def _merge_list_field(current: list[Any], given: list[Any], meta: _Meta, deletin
 def _merge_list(
     original: list[Any], patch: list[Any], merge_key: str, item_schema: _Schema, deleting: bool
 ) -> list[Any]:
+    """The merged list. Upstream merges in the original's own array, and a caller ordering by
+    the original afterwards (``$setElementOrder``) sees what that did to it; ``original``
+    plays that array here: deletions shift its elements left, additions fill the places
+    freed at its end, and a list of scalars merged with nothing is deduplicated in it."""
     if not original and not patch:
         return original
     kind = _element_kind(original, patch)
@@ -332,14 +346,22 @@ def _merge_list(
     if kind is not dict:
         if deleting:
             return [item for item in original if not _contains(patch, item)]
-        merged = _unique(original + patch)
-    else:
-        if not merge_key:
-            raise _refuse("cannot merge lists of objects without a merge key")
-        original, patch = _list_directives(original, patch, merge_key)
-        merged = _merge_by_key(original, patch, merge_key, item_schema)
-    named, others = _partition(merged, patch, merge_key)
-    return _normalize(named, others, patch, original, merge_key, kind)
+        # With nothing to add upstream deduplicates the original's own array.
+        merged = _unique(original + patch) if patch else original[: _deduplicate_in_place(original)]
+        named, others = _partition(merged, patch, merge_key)
+        return _normalize(named, others, patch, original, merge_key, kind)
+    if not merge_key:
+        raise _refuse("cannot merge lists of objects without a merge key")
+    kept, length, replace = _list_directives(original, patch, merge_key)
+    if replace:
+        ordered = _normalize([], kept, [], kept, merge_key, kind)
+        return [_decoded(item) for item in ordered]
+    remaining = original[:length]
+    merged = _merge_by_key(original, length, kept, merge_key, item_schema)
+    named, others = _partition(merged, kept, merge_key)
+    ordered = _normalize(named, others, kept, remaining, merge_key, kind)
+    added = {id(item) for item in kept}
+    return [_decoded(item) if id(item) in added else item for item in ordered]
 
 
 def _element_kind(*lists: list[Any]) -> type | None:
@@ -347,7 +369,7 @@ def _element_kind(*lists: list[Any]) -> type | None:
     kind: type | None = None
     for items in lists:
         for item in items:
-            if isinstance(item, list):
+            if kind is None and isinstance(item, list):
                 raise InvalidError("lists of lists are not supported")
             if item is None or (kind is not None and type(item) is not kind):
                 raise _refuse(f"list element types are not identical: {list(lists)}")
@@ -369,11 +391,30 @@ def _unique(items: list[Any]) -> list[Any]:
     return kept
 
 
+def _deduplicate_in_place(items: list[Any]) -> int:
+    """Upstream's deduplication: a later duplicate is overwritten by the last element. The
+    unique elements end up first; returns their count."""
+    last = len(items) - 1
+    i = 0
+    while i < last:
+        j = i + 1
+        while j <= last:
+            if _same(items[i], items[j]):
+                items[j] = items[last]
+                last -= 1
+                j -= 1
+            j += 1
+        i += 1
+    return last + 1
+
+
 def _list_directives(
     original: list[Any], patch: list[Any], merge_key: str
-) -> tuple[list[Any], list[Any]]:
-    """Apply the ``$patch`` elements; the original and patch left to merge."""
+) -> tuple[list[Any], int, bool]:
+    """Apply the ``$patch`` elements: the others, the original's remaining length (the
+    deleted elements' places closed up in ``original``) and whether to replace the list."""
     kept = []
+    length = len(original)
     replace = False
     for item in patch:
         if _PATCH not in item:
@@ -383,35 +424,37 @@ def _list_directives(
         if directive == "delete":
             if merge_key not in item:
                 raise _missing_key(item, merge_key)
-            original = [
-                element
-                for element in original
-                if not (merge_key in element and _same(element[merge_key], item[merge_key]))
-            ]
+            while (position := _find(original[:length], merge_key, item[merge_key])) is not None:
+                original[position : length - 1] = original[position + 1 : length]
+                length -= 1
         elif directive == "replace":
             replace = True
         elif directive == "merge":
             raise _refuse("merging lists cannot yet be specified in the patch")
         else:
             raise _refuse(f"unknown patch type: {directive} in map: {item}")
-    if replace:
-        return [_decoded(item) for item in kept], []
-    return original, kept
+    return kept, length, replace
 
 
 def _merge_by_key(
-    original: list[Any], patch: list[Any], merge_key: str, item_schema: _Schema
+    original: list[Any], length: int, patch: list[Any], merge_key: str, item_schema: _Schema
 ) -> list[Any]:
-    merged = list(original)
+    """Merge each element into the first of ``original[:length]`` with its key, or add it:
+    in ``original``'s free places while there are some, then in a new list."""
+    merged = original
     for item in patch:
         if merge_key not in item:
             raise _missing_key(item, merge_key)
-        position = _find(merged, merge_key, item[merge_key])
-        if position is None:
-            merged.append(_decoded(item))
-        else:
+        position = _find(merged[:length], merge_key, item[merge_key])
+        if position is not None:
             merged[position] = _merge_map(merged[position], item, item_schema)
-    return merged
+        elif length < len(merged):
+            merged[length] = item
+            length += 1
+        else:
+            merged = [*merged[:length], item]
+            length += 1
+    return merged[:length]
 
 
 def _find(items: list[Any], merge_key: str, value: Any) -> int | None:
@@ -479,12 +522,23 @@ def _sorted(items: list[Any], order: list[Any], merge_key: str, kind: type) -> l
                 raise _missing_key(item, merge_key)
     deleted = [item for item in items if kind is dict and item.get(_PATCH) == "delete"]
     kept = [item for item in items if not (kind is dict and item.get(_PATCH) == "delete")]
+    ranked = [(_index(order, item, merge_key, kind), item) for item in kept]
+    if all(position >= 0 for position, _ in ranked):
+        ranked.sort(key=lambda pair: pair[0])
+    else:
+        # Upstream's comparator calls an element that ``order`` lacks smaller than any other,
+        # and smaller than it; Go's stable sort settles that by insertion sort (exactly so
+        # for lists of up to 20 elements, which it sorts in one block).
+        for end in range(1, len(ranked)):
+            at = end
+            while at > 0 and _before(ranked[at][0], ranked[at - 1][0]):
+                ranked[at - 1], ranked[at] = ranked[at], ranked[at - 1]
+                at -= 1
+    return [item for _, item in ranked] + deleted
 
-    def position(item: Any) -> int:
-        found = _index(order, item, merge_key, kind)
-        return found if found >= 0 else len(order)
 
-    return sorted(kept, key=position) + deleted
+def _before(left: int, right: int) -> bool:
+    return left < right if left >= 0 and right >= 0 else True
 
 
 def _index(items: list[Any], wanted: Any, merge_key: str, kind: type) -> int:
