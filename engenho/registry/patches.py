@@ -84,7 +84,7 @@ def _without_nulls(value: Any) -> Any:
 # JSON Patch
 
 
-class _Failed(Exception):
+class _OperationError(Exception):
     """An operation that cannot apply (answered 422)."""
 
 
@@ -107,7 +107,7 @@ def apply_json_patch(target: Any, operations: Any) -> Any:
     try:
         for operation in operations:
             document, copied = _apply(document, operation or {}, copied)
-    except _Failed as exc:
+    except _OperationError as exc:
         raise InvalidError(f"{_REJECTED}: {exc}") from exc
     return document
 
@@ -135,22 +135,24 @@ def _apply(document: Any, operation: dict[str, Any], copied: int) -> tuple[Any, 
         value = _get(container, key, f"error in copy for from: '{key}'")
         copied += _encoded_size(value)
         if copied > JSON_PATCH_MAX_COPY_BYTES:
-            raise _Failed(
+            raise _OperationError(
                 "Unable to complete the copy, the accumulated size increase of copy is "
                 f"{copied}, exceeding the limit {JSON_PATCH_MAX_COPY_BYTES}"
             )
         _add_at(document, _pointer(operation, "path", kind), value, kind)
     else:
-        raise _Failed(f"Unexpected kind: {kind}")
+        raise _OperationError(f"Unexpected kind: {kind}")
     return document, copied
 
 
 def _pointer(operation: dict[str, Any], member: str, kind: str) -> str:
     value = operation.get(member)
     if value is None:
-        raise _Failed(f"{kind} operation missing {member} field: missing value")
+        raise _OperationError(f"{kind} operation missing {member} field: missing value")
     if not isinstance(value, str):
-        raise _Failed(f"{kind} operation failed to decode {member}: {member} must be a string")
+        raise _OperationError(
+            f"{kind} operation failed to decode {member}: {member} must be a string"
+        )
     return value
 
 
@@ -163,10 +165,10 @@ def _resolve(document: Any, pointer: str, kind: str) -> tuple[dict[str, Any] | l
             break
         try:
             container = _get(container, _unescape(token), "")
-        except _Failed:
+        except _OperationError:
             container = None
     if not isinstance(container, dict | list):
-        raise _Failed(f'{kind} operation does not apply: doc is missing path: "{pointer}"')
+        raise _OperationError(f'{kind} operation does not apply: doc is missing path: "{pointer}"')
     return container, _unescape(tokens[-1])
 
 
@@ -177,11 +179,13 @@ def _unescape(token: str) -> str:
 def _index(token: str, length: int, context: str, *, adding: bool = False) -> int:
     """An array index as the library reads one: Go's Atoi, negatives from the end."""
     if not _INDEX.fullmatch(token) or not -_INT64 <= int(token) < _INT64:
-        raise _Failed(f'{context}: strconv.Atoi: parsing "{token}": invalid syntax')
+        raise _OperationError(f'{context}: strconv.Atoi: parsing "{token}": invalid syntax')
     index = int(token)
     size = length + 1 if adding else length
     if index >= size or index < -size:
-        raise _Failed(f"{context}: Unable to access invalid index: {index}: invalid index referenced")
+        raise _OperationError(
+            f"{context}: Unable to access invalid index: {index}: invalid index referenced"
+        )
     return index + size if index < 0 else index
 
 
@@ -208,7 +212,7 @@ def _remove(document: Any, pointer: str) -> None:
     container, key = _resolve(document, pointer, "remove")
     if isinstance(container, dict):
         if key not in container:
-            raise _Failed(f"Unable to remove nonexistent key: {key}: missing value")
+            raise _OperationError(f"Unable to remove nonexistent key: {key}: missing value")
         del container[key]
     else:
         del container[_index(key, len(container), f"error in remove for path: '{pointer}'")]
@@ -219,7 +223,7 @@ def _replace(document: Any, operation: dict[str, Any]) -> Any:
     value = copy.deepcopy(operation.get("value"))
     if pointer == "":
         if not isinstance(value, dict | list):
-            raise _Failed("replace operation value must be object or array")
+            raise _OperationError("replace operation value must be object or array")
         return value
     container, key = _resolve(document, pointer, "replace")
     if isinstance(container, dict):
@@ -243,7 +247,7 @@ def _test(document: Any, operation: dict[str, Any]) -> None:
     else:
         passed = expected is not None and _json_equal(actual, expected)
     if not passed:
-        raise _Failed(f"testing value {pointer} failed: test failed")
+        raise _OperationError(f"testing value {pointer} failed: test failed")
 
 
 def _json_equal(left: Any, right: Any) -> bool:
