@@ -65,7 +65,8 @@ API_LISTEN = ListenAddress("127.0.0.1", 6443)
 REPLICATION_LISTEN = ListenAddress("127.0.0.1", 2380)
 SERVICE_CIDR = IPv4Network("10.96.0.0/12")
 """kube-apiserver's default service range."""
-CLUSTER_CIDR = IPv4Network("10.244.0.0/16")
+CLUSTER_CIDR = IPv4Network("10.42.0.0/16")
+"""The pod range node IPAM carves per-node /24s from (k3s's default, as the issue names)."""
 CLUSTER_DNS = IPv4Address("10.96.0.10")
 NODE_PORT_RANGE = PortRange(30000, 32767)
 

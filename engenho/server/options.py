@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attrs import frozen
+from attrs import Factory, frozen
 
+from engenho.config import EngenhoConfig, prescribed_defaults
 from engenho.paths import DataDir
+from engenho.registry import NetworkSettings
 
 __all__ = ["RUNTIMES", "ServerOptions", "parse_listen"]
 
@@ -30,6 +32,29 @@ class ServerOptions:
     runtime: str = "fake"
     database_url: str | None = None
     bookmark_interval: float = 60.0
+    config: EngenhoConfig = Factory(prescribed_defaults)
+    """The rest of the effective configuration: controllers, networking, scheduler."""
+
+    @classmethod
+    def from_config(cls, config: EngenhoConfig) -> ServerOptions:
+        return cls(
+            data_dir=config.server.data_dir,
+            host=config.server.listen.host,
+            port=config.server.listen.port,
+            node_name=config.node_agent.node_name,
+            runtime=config.node_agent.runtime.value,
+            database_url=config.server.database_url,
+            config=config,
+        )
+
+    @property
+    def network(self) -> NetworkSettings:
+        net = self.config.networking
+        return NetworkSettings(
+            service_cidr=str(net.service_cidr),
+            node_port_range=(net.node_port_range.start, net.node_port_range.end),
+            cluster_cidr=str(net.cluster_cidr),
+        )
 
     @property
     def data(self) -> DataDir:

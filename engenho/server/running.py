@@ -34,12 +34,13 @@ from engenho.api import (
 from engenho.log import Actor, LogStore
 from engenho.pki import ensure_pki, write_kubeconfig
 from engenho.projections import Projections
-from engenho.reconcilers import ControllerManager, GarbageCollector, NamespaceController
+from engenho.reconcilers import ControllerManager
 from engenho.registry import Registry
 from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
 from engenho.server.bootstrap import bootstrap, ensure_kubernetes_service
 from engenho.server.collecting import CollectionPacer
+from engenho.server.controllers import install_controllers
 from engenho.server.options import ServerOptions
 
 __all__ = ["ADMIN", "run_server", "serve"]
@@ -135,13 +136,14 @@ async def _serve(
         commit_index=lambda: log.commit_index,
         token_key=_continue_key(data.pki),
         bookmark_interval=options.bookmark_interval,
+        network=options.network,
     )
     created = await bootstrap(registry)
     if created:
         _log.info("created %d boot-time objects", created)
     controllers = ControllerManager(registry)
-    controllers.add(NamespaceController(registry, controllers.informers))
-    controllers.add(GarbageCollector(registry, controllers.informers))
+    names = install_controllers(controllers, registry, options.config)
+    _log.info("controllers: %s", ", ".join(names))
     controllers.start()
     pacer = CollectionPacer()
     pacer.start()

@@ -31,6 +31,7 @@ class ServerProcess:
         self.extra = extra
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
+        self.port = 0
         self.output: list[str] = []
 
     @property
@@ -38,6 +39,7 @@ class ServerProcess:
         return self.data_dir / "kubeconfig"
 
     def start(self, timeout: float = 60) -> ServerProcess:
+        self.url = ""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [
@@ -50,7 +52,9 @@ class ServerProcess:
                 "--data-dir",
                 str(self.data_dir),
                 "--listen",
-                "127.0.0.1:0",
+                # A restart keeps its address, as a real one does (the `kubernetes` Endpoints
+                # name it: a new port would be a real change of state).
+                f"127.0.0.1:{self.port}",
                 "--node-name",
                 "test-node",
                 *self.extra,
@@ -70,6 +74,7 @@ class ServerProcess:
             match = _SERVING.search(line)
             if match:
                 self.url = match.group(1)
+                self.port = int(self.url.rpartition(":")[2])
                 break
         if not self.url:
             self.process.kill()

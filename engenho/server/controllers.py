@@ -1,0 +1,68 @@
+"""Which reconcilers ``engenho server`` runs, built from the configuration.
+
+Every controller the server knows is listed here under its configuration name
+(``controllers.<name>`` in engenho.yaml); each runs unless disabled there, with the workers
+and resync interval configured for it. A name in :data:`engenho.config.CONTROLLERS` that is
+missing here is a controller not written yet, and `engenho server` says so at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engenho.config import EngenhoConfig
+from engenho.reconcilers import (
+    Controller,
+    ControllerManager,
+    GarbageCollector,
+    NamespaceController,
+)
+from engenho.registry import Registry
+
+__all__ = ["BUILDERS", "Builder", "install_controllers"]
+
+_log = logging.getLogger("engenho.server")
+
+Builder = Callable[..., Controller]
+"""``builder(registry, informers, *, workers=, resync=) -> Controller``."""
+
+BUILDERS: Mapping[str, Builder] = {
+    "namespace-controller": NamespaceController,
+    "garbage-collector": GarbageCollector,
+}
+
+
+def install_controllers(
+    manager: ControllerManager,
+    registry: Registry,
+    config: EngenhoConfig,
+    builders: Mapping[str, Builder] = BUILDERS,
+    arguments: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[str]:
+    """Add every enabled controller to ``manager``; the names added, in order.
+
+    ``arguments`` gives a controller what only the server knows (the CA for the root CA
+    publisher, the network settings), by controller name."""
+    arguments = arguments or {}
+    added: list[str] = []
+    for name, settings in sorted(config.controllers.items()):
+        if not settings.enabled:
+            _log.info("controller %s is disabled by configuration", name)
+            continue
+        builder = builders.get(name)
+        if builder is None:
+            _log.warning("controller %s is enabled but engenho does not have it yet", name)
+            continue
+        manager.add(
+            builder(
+                registry,
+                manager.informers,
+                workers=settings.workers,
+                resync=settings.resync_interval_seconds or 0.0,
+                **arguments.get(name, {}),
+            )
+        )
+        added.append(name)
+    return added
