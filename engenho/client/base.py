@@ -42,12 +42,8 @@ def _json(response: httpx.Response) -> Any:
 class ClientBase:
     """What every verb needs: configuration, transport, addressing and the JSON plumbing.
 
-    :class:`~engenho.client.client.KubeClient` is the class to use; this base only keeps
-    the verbs' module short.
-
-    ``async with KubeClient(load_config()) as client: ...`` (or :meth:`from_kubeconfig`,
-    :meth:`in_cluster`); :meth:`aclose` when not used as a context manager. One client is
-    meant to be shared by every task of a process: it pools connections.
+    :class:`~engenho.client.client.KubeClient` is the class to use; this base keeps the
+    verbs' module short and is what watchers and informers need of a client.
     """
 
     def __init__(

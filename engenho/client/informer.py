@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from engenho.client.errors import ApiError, TransportError
+from engenho.client.errors import ApiError, GoneError, TransportError
 from engenho.client.resources import ResourceRef
 from engenho.client.retrying import Backoff
 from engenho.client.store import Store
@@ -201,7 +201,8 @@ class Informer(Generic[T]):
             try:
                 items = cast(list[T], await listing.collect())
             except (ApiError, TransportError) as exc:
-                if isinstance(exc, ApiError) and exc.code not in _TRANSIENT_CODES:
+                fatal = isinstance(exc, ApiError) and exc.code not in _TRANSIENT_CODES
+                if fatal and not isinstance(exc, GoneError):
                     raise
                 delay = self._backoff.next()
                 _log.warning(

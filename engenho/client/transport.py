@@ -92,6 +92,7 @@ class Transport:
         self._headers = {"User-Agent": user_agent}
         self._http_transport = http_transport
         self._clients: dict[CertificatePair | None, httpx.AsyncClient] = {}
+        self._retired: list[httpx.AsyncClient] = []
         self._building = asyncio.Lock()
         self._closed = False
 
@@ -107,8 +108,20 @@ class Transport:
                 if self._closed:
                     raise TransportError("the client is closed")
                 client = await self._build(certificate)
+                await self._retire(keep=certificate)
                 self._clients[certificate] = client
             return client
+
+    async def _retire(self, keep: CertificatePair | None) -> None:
+        """A new client certificate replaces the previous one (an exec plugin rotated it):
+        the previous pool stays open for requests in flight, any older one is closed."""
+        if keep is None:
+            return
+        older = [cert for cert in self._clients if cert is not None and cert != keep]
+        for cert in older:
+            self._retired.append(self._clients.pop(cert))
+        while len(self._retired) > 1:
+            await self._retired.pop(0).aclose()
 
     async def _build(self, certificate: CertificatePair | None) -> httpx.AsyncClient:
         if self._http_transport is not None:
@@ -137,7 +150,8 @@ class Transport:
         """Close every pool; requests in flight fail."""
         self._closed = True
         async with self._building:
-            clients, self._clients = list(self._clients.values()), {}
+            clients, self._clients = [*self._clients.values(), *self._retired], {}
+            self._retired = []
         for client in clients:
             await client.aclose()
 

@@ -223,9 +223,10 @@ class Watcher(Generic[T]):
         return events
 
     def _failure_delay(self, exc: Exception) -> float:
-        """How long to wait after ``exc``; re-raise what waiting cannot fix."""
+        """How long to wait after ``exc``; re-raise what waiting cannot fix. (A 410 here
+        came from a re-list whose continue token expired twice: list once more.)"""
         if isinstance(exc, ApiError):
-            if exc.code not in _TRANSIENT_CODES:
+            if exc.code not in _TRANSIENT_CODES and not isinstance(exc, GoneError):
                 raise exc
             if exc.retry_after is not None:
                 self._backoff.next()

@@ -277,20 +277,33 @@ async def test_exec_plugin_that_keeps_failing_auth_gives_up_after_one_refresh(
     assert plugin_runs(tmp_path) == 2
 
 
-async def test_exec_plugin_v1beta1_certificate(server: ServerProcess, tmp_path: Path) -> None:
+async def test_exec_plugin_v1beta1_certificates_rotate(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     pki = ensure_pki(server.data_dir / "pki", hosts=HOSTS)
-    cert, key = issue_client_certificate(pki, user="bob", groups=["system:masters"])
-    (tmp_path / "bob.crt").write_bytes(cert)
-    (tmp_path / "bob.key").write_bytes(key)
+
+    def issue(user: str) -> None:
+        cert, key = issue_client_certificate(pki, user=user, groups=["system:masters"])
+        (tmp_path / "client.crt").write_bytes(cert)
+        (tmp_path / "client.key").write_bytes(key)
+
+    issue("bob")
     config = plugin_config(
         server,
         tmp_path,
         "cert",
         api_version="client.authentication.k8s.io/v1beta1",
-        PLUGIN_CERT=str(tmp_path / "bob.crt"),
-        PLUGIN_KEY=str(tmp_path / "bob.key"),
+        ttl=0.3,
+        PLUGIN_CERT=str(tmp_path / "client.crt"),
+        PLUGIN_KEY=str(tmp_path / "client.key"),
     )
-    assert await can_list(config)
+    async with KubeClient(config) as client:
+        for run, user in enumerate(("bob", "carol", "dave"), start=1):
+            if run > 1:
+                issue(user)
+                await asyncio.sleep(0.35)  # the previous certificate expired
+            await client.get("namespaces", "default")
+            assert plugin_runs(tmp_path) == run
     assert exec_info(tmp_path)["apiVersion"] == "client.authentication.k8s.io/v1beta1"
 
 

@@ -237,7 +237,8 @@ async def test_410_as_a_status_and_transient_errors(
         json_response(status(410, "Gone", "gone"), 410),
     ]
     scripted.lists = [
-        json_response(status(503, "ServiceUnavailable"), 503),  # the re-list retries too
+        json_response(status(503, "ServiceUnavailable"), 503),  # retried by the transport
+        json_response(status(410, "Expired", "continue token expired"), 410),  # by the watcher
         json_response(listing(20, configmap("x", 19))),
     ]
     scripted.streams = [
