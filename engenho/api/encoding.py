@@ -30,22 +30,30 @@ __all__ = [
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
-def list_metadata(resource_version: int, continue_token: str) -> dict[str, Any]:
+def list_metadata(
+    resource_version: int, continue_token: str, remaining: int | None = None
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": str(resource_version)}
     if continue_token:
         meta["continue"] = continue_token
+        if remaining is not None:
+            meta["remainingItemCount"] = remaining
     return meta
 
 
 def list_body(
-    rt: ResourceType, items: Sequence[StoredObject], resource_version: int, continue_token: str
+    rt: ResourceType,
+    items: Sequence[StoredObject],
+    resource_version: int,
+    continue_token: str,
+    remaining: int | None = None,
 ) -> bytes:
     """``{"kind": "<Kind>List", ..., "items": [...]}`` from the stored bytes; ``[]`` when empty."""
     head = orjson.dumps(
         {
             "kind": rt.list_kind or f"{rt.kind}List",
             "apiVersion": rt.api_version,
-            "metadata": list_metadata(resource_version, continue_token),
+            "metadata": list_metadata(resource_version, continue_token, remaining),
         }
     )
     return head[:-1] + b',"items":[' + b",".join(item.data for item in items) + b"]}"
@@ -58,13 +66,14 @@ def table_body(
     continue_token: str,
     include_object: str,
     now: datetime,
+    remaining: int | None = None,
 ) -> bytes:
     return orjson.dumps(
         table(
             rt.plural,
             rt.group,
             [item.object for item in items],
-            list_meta=list_metadata(resource_version, continue_token),
+            list_meta=list_metadata(resource_version, continue_token, remaining),
             include_object=include_object,
             now=now,
         )

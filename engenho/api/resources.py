@@ -263,10 +263,15 @@ class ResourceEndpoints:
                 result.continue_token,
                 include,
                 datetime.now(UTC),
+                result.remaining_item_count,
             )
         else:
             body = encoding.list_body(
-                target.resource, result.items, result.resource_version, result.continue_token
+                target.resource,
+                result.items,
+                result.resource_version,
+                result.continue_token,
+                result.remaining_item_count,
             )
         return json_response(body)
 

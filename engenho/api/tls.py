@@ -34,6 +34,22 @@ class ClientCertProtocol(HttpToolsProtocol):
 
             self.app = with_certificate
 
+    # A TLS close waits for the peer's close_notify, which an idle pooled client connection
+    # never sends: uvicorn's graceful shutdown then sat out its whole timeout. At shutdown
+    # the server drops connections instead, once no response is in flight on them.
+
+    def shutdown(self) -> None:
+        self._shutting_down = True
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.abort()
+        else:
+            self.cycle.keep_alive = False
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if getattr(self, "_shutting_down", False) and self.transport.is_closing():
+            self.transport.abort()
+
 
 def client_certificate(scope: Any) -> bytes | None:
     """The DER client certificate of the connection a request arrived on, if any."""

@@ -86,24 +86,25 @@ class CurrentState:
         namespace: str | None,
         after: tuple[str, str] | None,
         limit: int | None,
-    ) -> tuple[list[StoredObject], bool]:
-        """Objects in (namespace, name) order after ``after``; the items and whether more
-        follow."""
+    ) -> tuple[list[StoredObject], int]:
+        """Objects in (namespace, name) order after ``after``; the items and how many more
+        follow them."""
         scope = self._by_resource.get((group, resource))
         if scope is None:
-            return [], False
+            return [], 0
         if namespace is None:
             low: tuple[str, ...] = after if after is not None else ("",)
             high: tuple[str, ...] = (_HIGHEST,)
         else:
             if after is not None and after[0] > namespace:
-                return [], False
+                return [], 0
             low = after if after is not None and after[0] == namespace else (namespace, "")
             high = (namespace, _HIGHEST)
         keys = scope.irange(low, high, inclusive=(after is None, True))
         items: list[StoredObject] = []
         for key in keys:
             if limit is not None and len(items) == limit:
-                return items, True
+                # Counted by position in the sorted keys: no walk over the rest.
+                return items, scope.bisect_right(high) - scope.bisect_left(key)
             items.append(scope[key])
-        return items, False
+        return items, 0

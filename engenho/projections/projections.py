@@ -246,8 +246,8 @@ class Projections:
             raise ValueError(f"limit must be positive or None (no limit), not {limit}")
         applied = self.applied_index
         if at is None or at == applied:
-            items, more = self._current.list(group, resource, namespace, after, limit)
-            return Page(items, applied, more)
+            items, remaining = self._current.list(group, resource, namespace, after, limit)
+            return Page(items, applied, remaining)
         async with snapshot(self._engine) as connection:
             state = await read_state(connection)
             if at is not None:
@@ -255,10 +255,10 @@ class Projections:
                     raise HistoryExpired(at, state.floor)
                 if at > state.applied_index:
                     raise NotYetApplied(at, state.applied_index)
-            items, more = await list_objects(
+            items, remaining = await list_objects(
                 connection, group, resource, namespace, at=at, after=after, limit=limit
             )
-        return Page(items, state.applied_index if at is None else at, more)
+        return Page(items, state.applied_index if at is None else at, remaining)
 
     def subscribe(
         self,

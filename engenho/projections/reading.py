@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from attrs import frozen
-from sqlalchemy import Select, and_, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engenho.projections.deciding import stamp_removal
@@ -74,10 +74,39 @@ async def list_objects(
     at: int | None,
     after: tuple[str, str] | None,
     limit: int | None,
-) -> tuple[list[StoredObject], bool]:
+) -> tuple[list[StoredObject], int]:
     """Objects in (namespace, name) order, current (``at`` None) or as of index ``at``;
-    returns the items and whether more follow."""
-    query = _scope(select(*ITEM_COLUMNS), group, resource, namespace)
+    returns the items and how many more follow them (0 when none)."""
+    query = _window(select(*ITEM_COLUMNS), group, resource, namespace, at, after)
+    if query is None:
+        return [], 0
+    query = query.order_by(V.c.namespace, V.c.name)
+    if limit is not None:
+        query = query.limit(limit + 1)
+    items = _items(group, resource, await connection.execute(query))
+    if limit is None or len(items) <= limit:
+        return items, 0
+    items = items[:limit]
+    last = items[-1]
+    counting = _window(
+        select(func.count()), group, resource, namespace, at, (last.namespace, last.name)
+    )
+    assert counting is not None
+    remaining = (await connection.execute(counting)).scalar_one()
+    return items, int(remaining)
+
+
+def _window(
+    query: Select[Any],
+    group: str,
+    resource: str,
+    namespace: str | None,
+    at: int | None,
+    after: tuple[str, str] | None,
+) -> Select[Any] | None:
+    """``query`` restricted to the versions listed at ``at`` after ``after``; None when
+    nothing can follow ``after`` in ``namespace``."""
+    query = _scope(query, group, resource, namespace)
     if at is None:
         query = query.where(V.c.valid_to.is_(None))
     else:
@@ -94,13 +123,8 @@ async def list_objects(
             # Within one namespace compare names alone: SQLite then seeks the index directly.
             query = query.where(V.c.name > after[1])
         elif after[0] > namespace:
-            return [], False
-    query = query.order_by(V.c.namespace, V.c.name)
-    if limit is not None:
-        query = query.limit(limit + 1)
-    items = _items(group, resource, await connection.execute(query))
-    more = limit is not None and len(items) > limit
-    return (items[:limit] if more else items), more
+            return None
+    return query
 
 
 async def read_changes(

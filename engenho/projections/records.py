@@ -125,5 +125,10 @@ class Page:
     index: int
     """The index the page was read at: the list's resourceVersion (and the ``at`` of the
     next page)."""
-    more: bool
-    """Whether items remain after the last one (continue with ``after`` = its position)."""
+    remaining: int = 0
+    """How many items follow the last one at this snapshot (continue with ``after`` = its
+    position): the list's ``remainingItemCount``."""
+
+    @property
+    def more(self) -> bool:
+        return self.remaining > 0

@@ -46,6 +46,9 @@ class ListResult:
     items: list[StoredObject]
     resource_version: int
     continue_token: str = ""
+    remaining_item_count: int | None = None
+    """Items after this page (only when unfiltered, as upstream: with selectors it is not
+    known without reading them all)."""
 
 
 class Reader:
@@ -159,11 +162,11 @@ class Reader:
         limit = query.limit or None
         if matcher.everything:
             page = await self._page(rt, namespace, at, after, limit)
-            token = ""
             if page.more and page.items:
                 last = page.items[-1]
                 token = self._tokens.encode(ContinueToken(page.index, last.namespace, last.name))
-            return ListResult(page.items, page.index, token)
+                return ListResult(page.items, page.index, token, page.remaining)
+            return ListResult(page.items, page.index)
         # With selectors, read in chunks at one snapshot until `limit` items match.
         items: list[StoredObject] = []
         snapshot: int | None = at

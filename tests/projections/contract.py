@@ -305,18 +305,21 @@ class ProjectionContract:
         whole = await projections.list(*CM, None)
         assert [(i.namespace, i.name) for i in whole.items] == sorted(names)
         assert not whole.more and whole.index == len(names)
+        await apply(projections, log, [system()])  # so that `at=whole.index` reads the tables
         for namespace in (None, "a", "a-b", "zzz"):
-            pages: list[StoredObject] = []
-            after = None
-            while True:
-                page = await projections.list(*CM, namespace, after=after, limit=3)
-                pages.extend(page.items)
-                assert len(page.items) <= 3
-                if not page.more:
-                    break
-                after = (page.items[-1].namespace, page.items[-1].name)
             expected = sorted(n for n in names if namespace is None or n[0] == namespace)
-            assert [(i.namespace, i.name) for i in pages] == expected
+            for at in (None, whole.index):  # the current state (memory) and an index (tables)
+                pages: list[StoredObject] = []
+                after = None
+                while True:
+                    page = await projections.list(*CM, namespace, at=at, after=after, limit=3)
+                    pages.extend(page.items)
+                    assert len(page.items) <= 3
+                    assert page.remaining == len(expected) - len(pages)
+                    if not page.more:
+                        break
+                    after = (page.items[-1].namespace, page.items[-1].name)
+                assert [(i.namespace, i.name) for i in pages] == expected
         # A position in another namespace than the one listed.
         page = await projections.list(*CM, "b", after=("a", "zzz"))
         assert len(page.items) == 7

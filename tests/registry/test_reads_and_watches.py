@@ -44,6 +44,7 @@ async def test_paging_is_a_snapshot_and_tokens_are_checked(cluster: Cluster) -> 
     await _fill(cluster, 12)
     first = await cluster.registry.list(rt, "default", ListQuery(limit=5))
     assert [o.name for o in first.items] == [f"cm-{i:02d}" for i in range(5)]
+    assert first.remaining_item_count == 7
     await cluster.registry.delete(cluster.ctx(), rt, "default", "cm-07")
     await cluster.registry.create(cluster.ctx(), rt, "default", configmap("cm-99"))
     names = [o.name for o in first.items]
@@ -70,6 +71,7 @@ async def test_selectors_fill_pages(cluster: Cluster) -> None:
         rt, "default", ListQuery(label_selector="parity=odd", limit=4)
     )
     assert [o.name for o in page.items] == ["cm-01", "cm-03", "cm-05", "cm-07"]
+    assert page.remaining_item_count is None, "unknown with selectors, as upstream"
     rest = await cluster.registry.list(
         rt,
         "default",
