@@ -36,7 +36,7 @@ from engenho.reconcilers.events import Reference
 from engenho.reconcilers.expectations import Expectations
 from engenho.reconcilers.freshness import OwnWrites
 from engenho.reconcilers.informer import InformerFactory, object_key
-from engenho.reconcilers.machines.pods import PodView, RecheckAfter, observe
+from engenho.reconcilers.machines.pods import PodPhase, PodView, RecheckAfter, observe
 from engenho.reconcilers.ownership import (
     claim,
     controller_of,
@@ -79,6 +79,7 @@ BY_CONTROLLER = "workloads/controller-uid"
 BY_NAMESPACE = "workloads/namespace"
 _ORPHANS = "workloads/orphans"
 _RECHECK_MARGIN = 0.05
+_VIEW_CACHE = 100_000
 
 
 def by_controller(stored: StoredObject) -> list[str]:
@@ -158,6 +159,7 @@ class ReplicaSetController(Controller):
         self.expectations = Expectations()
         self.own_writes = OwnWrites()
         self._selectors: dict[tuple[str, int], LabelSelector] = {}
+        self._views: dict[str, tuple[tuple[int, int], PodView]] = {}
         super().__init__(registry, informers, workers=workers, resync=resync)
 
     def setup(self) -> None:
@@ -195,6 +197,7 @@ class ReplicaSetController(Controller):
                 yield rs
 
     def _pod_gone(self, pod: StoredObject) -> None:
+        self._views.pop(pod.uid, None)
         rs = self._owner(pod)
         if rs is not None:
             key = object_key(rs)
@@ -259,7 +262,7 @@ class ReplicaSetController(Controller):
             *self.pods.by_index(BY_CONTROLLER, rs.uid),
             *self.pods.by_index(_ORPHANS, namespace),
         ):
-            view, effects = observe(pod.object, now, min_ready)
+            view, effects = self._view(pod, now, min_ready)
             if view.active:
                 views[pod.uid] = (view, effects)
                 candidates.append(pod)
@@ -273,6 +276,21 @@ class ReplicaSetController(Controller):
             self.queue.add_after(key, min(rechecks) + _RECHECK_MARGIN)
         if error is not None:
             raise error
+
+    def _view(
+        self, pod: StoredObject, now: datetime, min_ready: int
+    ) -> tuple[PodView, tuple[RecheckAfter, ...]]:
+        """The pod machine's view of ``pod``, remembered per version: only a ready pod still
+        waiting out minReadySeconds depends on the clock, and it is looked at afresh."""
+        cached = self._views.get(pod.uid)
+        if cached is not None and cached[0] == (pod.resource_version, min_ready):
+            return cached[1], ()
+        view, effects = observe(pod.object, now, min_ready)
+        if view.phase is not PodPhase.READY:
+            if len(self._views) > _VIEW_CACHE:
+                self._views.clear()
+            self._views[pod.uid] = ((pod.resource_version, min_ready), view)
+        return view, effects
 
     # ------------------------------------------------------------------ creating and deleting
 
