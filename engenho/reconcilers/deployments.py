@@ -189,7 +189,7 @@ class DeploymentController(Controller):
         if deleting(deployment):
             await sync.status_only()
         else:
-            sync.check_paused()
+            sync.report.check_paused()
             if spec.get("paused") or await sync.is_scaling_event():
                 await sync.scale_only()
             elif (spec.get("strategy") or {}).get("type") == "Recreate":
@@ -197,8 +197,8 @@ class DeploymentController(Controller):
             else:
                 await sync.rolling()
         await sync.flush()
-        if sync.recheck is not None:
-            self.queue.add_after(key, sync.recheck + _RECHECK_MARGIN)
+        if sync.report.recheck is not None:
+            self.queue.add_after(key, sync.report.recheck + _RECHECK_MARGIN)
 
     async def _selecting_everything(self, deployment: StoredObject) -> None:
         self.events.emit(

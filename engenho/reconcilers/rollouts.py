@@ -1,7 +1,7 @@
 """One sync of one Deployment: its ReplicaSets scaled per strategy, its status and revision.
 
-This is upstream's deployment controller sync (``sync.go``, ``rolling.go``, ``recreate.go``,
-``progress.go``) over the controller's caches, with two changes that only make it safer:
+This is upstream's deployment controller sync (``sync.go``, ``rolling.go``, ``recreate.go``)
+over the controller's caches, with two changes that only make it safer:
 
 - the Deployment's status and revision annotation are accumulated and written once at the end
   (upstream writes them at several points of a sync with a stale resourceVersion and lets the
@@ -10,8 +10,8 @@ This is upstream's deployment controller sync (``sync.go``, ``rolling.go``, ``re
   ReplicaSet was told to drop counts toward the surge until its controller has deleted it, and
   no more than ``spec.replicas`` of a ReplicaSet's available pods count as staying.
 
-The Progressing condition is the rollout machine's state
-(:mod:`engenho.reconcilers.machines.rollout`): every change to it is a step of that machine.
+The status the sync writes is built by :mod:`progress` (counters, conditions, and the rollout
+machine behind the Progressing condition).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engenho.projections import StoredObject
-from engenho.reconcilers.conditions import condition
+from engenho.reconcilers.controller import Requeue
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.machines import rollout
 from engenho.reconcilers.machines.pods import observe
 from engenho.reconcilers.ownership import controller_of, controller_ref, deleting, labels_of
+from engenho.reconcilers.progress import DeploymentStatus
 from engenho.reconcilers.replicasets import BY_CONTROLLER, selector_of
 from engenho.reconcilers.revisions import (
     DESIRED_REPLICAS,
@@ -44,44 +45,27 @@ from engenho.reconcilers.rolling import (
     active,
     available_count,
     by_creation,
-    calculate_status,
     complete,
     max_surge,
     max_unavailable,
     new_replicas,
-    progressed,
     proportion,
     replicas_of,
     rolling,
     spec_count,
 )
 from engenho.registry import AlreadyExistsError, NotFoundError, StatusError
-from engenho.registry.naming import format_timestamp
 from engenho.schema import CATALOGUE
 
 if TYPE_CHECKING:
     from engenho.reconcilers.deployments import DeploymentController
 
-__all__ = ["DEPLOYMENTS", "REPLICASETS", "RolloutSync", "has_deadline"]
+__all__ = ["DEPLOYMENTS", "REPLICASETS", "RolloutSync"]
 
 DEPLOYMENTS = CATALOGUE.get("apps", "v1", "deployments")
 REPLICASETS = CATALOGUE.get("apps", "v1", "replicasets")
-_NO_DEADLINE = 2**31 - 1
-_COUNTERS = (
-    "observedGeneration",
-    "replicas",
-    "updatedReplicas",
-    "readyReplicas",
-    "availableReplicas",
-    "unavailableReplicas",
-)
 
 _Json = dict[str, Any]
-
-
-def has_deadline(deployment: _Json) -> bool:
-    deadline = (deployment.get("spec") or {}).get("progressDeadlineSeconds")
-    return isinstance(deadline, int) and deadline != _NO_DEADLINE
 
 
 def _int_annotation(obj: _Json, key: str) -> int | None:
@@ -107,9 +91,8 @@ class RolloutSync:
         self.d = deployment.object
         self.now = now.replace(microsecond=0)  # conditions keep whole seconds
         self.sets = {rs.uid: rs for rs in replica_sets}
-        self.status: _Json = copy.deepcopy(self.d.get("status") or {})
+        self.report = DeploymentStatus(self.d, self.now)
         self.annotations = annotations_of(self.d)
-        self.recheck: float | None = None
         self.desired = replicas_of(self.d)
         self._resolved = False
         self._new_uid: str | None = None
@@ -131,73 +114,6 @@ class RolloutSync:
 
     def _event(self, type_: str, reason: str, message: str) -> None:
         self.controller.events.emit(Reference.to(self.deployment), type_, reason, message)
-
-    # ------------------------------------------------------------------ the rollout machine
-
-    def _advance(self, event: rollout.Event) -> None:
-        """Step the rollout machine from the Progressing condition and apply its effects."""
-        if not has_deadline(self.d) and not isinstance(event, rollout.DeadlineRemoved):
-            return
-        conditions = self.status.get("conditions")
-        state = rollout.Progress.from_condition(condition(conditions, "Progressing"))
-        _, effects = rollout.step(state, event)
-        for effect in effects:
-            if isinstance(effect, rollout.SetCondition):
-                self._put_condition(effect.progress.to_condition())
-            elif isinstance(effect, rollout.RemoveCondition):
-                self._drop_condition("Progressing")
-            else:
-                wait = effect.seconds
-                self.recheck = wait if self.recheck is None else min(self.recheck, wait)
-
-    def _put_condition(self, new: _Json) -> None:
-        """Replace a condition, moving it last (upstream's SetDeploymentCondition)."""
-        kept = [c for c in self.status.get("conditions") or [] if c.get("type") != new["type"]]
-        self.status["conditions"] = [*kept, new]
-
-    def _drop_condition(self, type_: str) -> None:
-        kept = [c for c in self.status.get("conditions") or [] if c.get("type") != type_]
-        if kept:
-            self.status["conditions"] = kept
-        else:
-            self.status.pop("conditions", None)
-
-    def _set_condition(self, type_: str, status: str, reason: str, message: str) -> None:
-        """Upstream's SetDeploymentCondition for the other conditions: the same status and
-        reason change nothing; lastTransitionTime moves only with the status."""
-        current = condition(self.status.get("conditions"), type_)
-        if current is not None and (current.get("status"), current.get("reason")) == (
-            status,
-            reason,
-        ):
-            return
-        stamp = format_timestamp(self.now)
-        transition = stamp
-        if current is not None and current.get("status") == status:
-            transition = current.get("lastTransitionTime", stamp)
-        self._put_condition(
-            {
-                "type": type_,
-                "status": status,
-                "lastUpdateTime": stamp,
-                "lastTransitionTime": transition,
-                "reason": reason,
-                "message": message,
-            }
-        )
-
-    def check_paused(self) -> None:
-        """Record a pause or a resume in the Progressing condition (checkPausedConditions)."""
-        if not has_deadline(self.d):
-            return
-        state = rollout.Progress.from_condition(
-            condition(self.status.get("conditions"), "Progressing")
-        )
-        paused = bool((self.d.get("spec") or {}).get("paused"))
-        if paused and state.phase is not rollout.RolloutPhase.PAUSED:
-            self._advance(rollout.Paused(self.now))
-        elif not paused and state.phase is rollout.RolloutPhase.PAUSED:
-            self._advance(rollout.Resumed(self.now))
 
     # ------------------------------------------------------------------ writing
 
@@ -247,9 +163,9 @@ class RolloutSync:
                 context(), DEPLOYMENTS, stored.namespace, stored.name, "merge", patch
             )
             self.controller.own_writes.wrote(self.controller.deployments, stored)
-        if self.status != (stored.object.get("status") or {}):
+        if self.report.status != (stored.object.get("status") or {}):
             body = copy.deepcopy(stored.object)
-            body["status"] = self.status
+            body["status"] = self.report.status
             stored, _ = await registry.update(
                 context(), DEPLOYMENTS, stored.namespace, stored.name, body, subresource="status"
             )
@@ -299,10 +215,10 @@ class RolloutSync:
         revision = annotations.get(REVISION)
         if revision is not None:
             self.annotations[REVISION] = revision
-        self._advance(rollout.ReplicaSetFound(new.name, self.now))
+        self.report.advance(rollout.ReplicaSetFound(new.name, self.now))
 
     async def _create_new(self, template: _Json, new_revision: int) -> None:
-        collisions = self.status.get("collisionCount")
+        collisions = self.report.status.get("collisionCount")
         hash_ = template_hash(template, collisions)
         rs_template = copy.deepcopy(template)
         labels = rs_template.setdefault("metadata", {}).setdefault("labels", {})
@@ -349,7 +265,7 @@ class RolloutSync:
             if any(cause.reason == "NamespaceTerminating" for cause in exc.causes):
                 raise
             message = f'Failed to create new replica set "{name}": {exc}'
-            self._advance(rollout.ReplicaSetCreateFailed(message, self.now))
+            self.report.advance(rollout.ReplicaSetCreateFailed(message, self.now))
             await self.flush()
             self._event("Warning", "ReplicaSetCreateError", message)
             raise
@@ -364,7 +280,7 @@ class RolloutSync:
             )
         self.annotations[REVISION] = str(new_revision)
         if not existed:
-            self._advance(rollout.ReplicaSetCreated(created.name, self.now))
+            self.report.advance(rollout.ReplicaSetCreated(created.name, self.now))
 
     async def _collision(self, name: str, template: _Json) -> StoredObject:
         """The ReplicaSet of that name exists: ours (a cache behind us) or a hash collision, in
@@ -373,15 +289,16 @@ class RolloutSync:
         try:
             existing = await controller.registry.get(REPLICASETS, self.deployment.namespace, name)
         except NotFoundError:
-            raise StatusError(f'replica set "{name}" vanished while being created') from None
+            raise Requeue(0, f'replica set "{name}" vanished while being created') from None
         ref = controller_of(existing.object)
         rs_template = (existing.object.get("spec") or {}).get("template") or {}
         ours = ref is not None and ref.get("uid") == self.deployment.uid
         if ours and equal_ignoring_hash(rs_template, template):
             return existing
-        self.status["collisionCount"] = (self.status.get("collisionCount") or 0) + 1
+        status = self.report.status
+        status["collisionCount"] = (status.get("collisionCount") or 0) + 1
         await self.flush()
-        raise StatusError(f'replica set "{name}" already exists with another template')
+        raise Requeue(0, f'replica set "{name}" exists with another template: collision')
 
     # ------------------------------------------------------------------ strategies
 
@@ -390,11 +307,11 @@ class RolloutSync:
         ones within maxUnavailable, then clean up history once complete."""
         await self.resolve(create=True)
         if await self._reconcile_new() or await self._reconcile_old():
-            self.rollout_status()
+            self.report.rollout(self.all, self.new)
             return
         if complete(self.d, self.d.get("status") or {}):
             await self.cleanup()
-        self.rollout_status()
+        self.report.rollout(self.all, self.new)
 
     async def _reconcile_new(self) -> bool:
         new = self.new
@@ -463,7 +380,7 @@ class RolloutSync:
         for rs in active(self.old):
             scaled = (await self._scale(rs, 0))[0] or scaled
         if scaled or self._old_pods_running():
-            self.rollout_status()
+            self.report.rollout(self.all, self.new)
             return
         await self.resolve(create=True)
         new = self.new
@@ -471,7 +388,7 @@ class RolloutSync:
             await self._scale(new, self.desired)
         if complete(self.d, self.d.get("status") or {}):
             await self.cleanup()
-        self.rollout_status()
+        self.report.rollout(self.all, self.new)
 
     def _old_pods_running(self) -> bool:
         """Whether any pod of an old ReplicaSet is not finished (terminating ones count)."""
@@ -503,11 +420,11 @@ class RolloutSync:
         await self._proportional_scale()
         if (self.d.get("spec") or {}).get("paused"):
             await self.cleanup()
-        self.deployment_status()
+        self.report.counters(self.all, self.new)
 
     async def status_only(self) -> None:
         await self.resolve(create=False)
-        self.deployment_status()
+        self.report.counters(self.all, self.new)
 
     async def _proportional_scale(self) -> None:
         new, old = self.new, self.old
@@ -590,70 +507,3 @@ class RolloutSync:
             except NotFoundError:
                 continue
             controller.own_writes.wrote(controller.replicasets, result.object)
-
-    # ------------------------------------------------------------------ status
-
-    def _counters(self) -> None:
-        """calculateStatus: the counters and the Available condition."""
-        for field in _COUNTERS:
-            self.status.pop(field, None)
-        self.status.update(calculate_status(self.d, self.all, self.new))
-        available = self.status.get("availableReplicas", 0)
-        if available >= self.desired - max_unavailable(self.d):
-            self._set_condition(
-                "Available",
-                "True",
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-            )
-        else:
-            self._set_condition(
-                "Available",
-                "False",
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.",
-            )
-
-    def deployment_status(self) -> None:
-        """syncDeploymentStatus: counters only, no progress estimate."""
-        self._counters()
-
-    def rollout_status(self) -> None:
-        """syncRolloutStatus: counters, progress (the rollout machine), replica failures."""
-        self._counters()
-        if not has_deadline(self.d):
-            if condition(self.status.get("conditions"), "Progressing") is not None:
-                self._advance(rollout.DeadlineRemoved())
-        else:
-            new = self.new
-            self._advance(
-                rollout.Observed(
-                    now=self.now,
-                    deployment=self.deployment.name,
-                    replica_set=new.name if new is not None else None,
-                    deadline_seconds=int(self.d["spec"]["progressDeadlineSeconds"]),
-                    complete=complete(self.d, self.status),
-                    progressed=progressed(self.d, self.status),
-                    all_updated=self.status.get("replicas", 0)
-                    == self.status.get("updatedReplicas", 0),
-                )
-            )
-        failure = self._replica_failure()
-        if failure is not None:
-            self._set_condition(
-                "ReplicaFailure",
-                str(failure.get("status", "True")),
-                str(failure.get("reason", "")),
-                str(failure.get("message", "")),
-            )
-        else:
-            self._drop_condition("ReplicaFailure")
-
-    def _replica_failure(self) -> _Json | None:
-        """The new ReplicaSet's ReplicaFailure condition, else an old one's."""
-        new = self.new
-        for rs in [*([new] if new is not None else []), *self.old]:
-            found = condition((rs.object.get("status") or {}).get("conditions"), "ReplicaFailure")
-            if found is not None:
-                return found
-        return None

@@ -444,6 +444,39 @@ async def test_adopts_an_orphaned_replica_set(workloads: Workloads) -> None:
     assert list(await _replica_sets(w)) == [name]
 
 
+async def test_a_hash_collision_moves_to_another_name(workloads: Workloads) -> None:
+    w = workloads
+    body = deployment("web", 1)
+    # What the controller would make its ReplicaSet (the template as stored, defaults
+    # included), found already taken by someone else's ReplicaSet.
+    probe = await w.create(DEPLOYMENTS, deployment("probe", 1))
+    probe_template = copy.deepcopy(probe.object["spec"]["template"])
+    probe_template["metadata"]["labels"] = {"app": "web"}
+    taken = f"web-{template_hash(probe_template)}"
+    squatter = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": taken, "labels": {"app": "other"}},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "other"}},
+            "template": {
+                "metadata": {"labels": {"app": "other"}},
+                "spec": {"containers": [{"name": "other", "image": "busybox"}]},
+            },
+        },
+    }
+    await w.create(REPLICASETS, squatter)
+    await w.create(DEPLOYMENTS, body)
+    d = await eventually(lambda: _rolled_out(w, "web", 1))
+    assert d["status"]["collisionCount"] == 1
+    (name,) = await _replica_sets(w)
+    assert name != taken and name.startswith("web-")
+    assert (await w.get(REPLICASETS, taken))["spec"]["template"]["spec"]["containers"][0][
+        "name"
+    ] == "other"
+
+
 async def test_deleting_a_deployment_deletes_everything_it_made(workloads: Workloads) -> None:
     w = workloads
     await w.create(DEPLOYMENTS, deployment("web", 2))
