@@ -1,18 +1,21 @@
 """The scheduler: pending pods to nodes, through pluggable filters and scores.
 
-- :class:`SchedulerProfile` picks a :class:`SchedulingStrategy` by ``spec.schedulerName``;
-  :func:`profiles_from_config` reads profiles from a ``KubeSchedulerConfiguration``-shaped
-  mapping.
+- :class:`Scheduler` is the controller (informers in, ``pods/binding``, ``PodScheduled``
+  conditions and events out); :class:`SchedulerProfile` picks a :class:`SchedulingStrategy`
+  by ``spec.schedulerName``; :func:`profiles_from_config` reads profiles from a
+  ``KubeSchedulerConfiguration``-shaped mapping.
 - :func:`decide` is the pure decision core over a :class:`Snapshot` of :class:`NodeInfo`
   (nodes with their bound pods): a :class:`Scheduled` node or :class:`Unschedulable` with
   every node's reasons and upstream's message. The controller and the benchmark both use it.
 """
 
+from engenho.reconcilers.scheduling.cache import SchedulerCache
 from engenho.reconcilers.scheduling.config import (
     FILTER_PLUGINS,
     SCORE_PLUGINS,
     profiles_from_config,
 )
+from engenho.reconcilers.scheduling.controller import RetryPolicy, Scheduler, SchedulerStats
 from engenho.reconcilers.scheduling.decisions import (
     NO_NODES_MESSAGE,
     Decision,
@@ -83,8 +86,12 @@ __all__ = [
     "PodInfo",
     "PodTopologySpread",
     "PodTopologySpreadScore",
+    "RetryPolicy",
     "Scheduled",
+    "Scheduler",
+    "SchedulerCache",
     "SchedulerProfile",
+    "SchedulerStats",
     "SchedulingError",
     "SchedulingStrategy",
     "ScorePlugin",
