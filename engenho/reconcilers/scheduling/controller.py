@@ -100,8 +100,12 @@ class Scheduler(Controller):
         readiness: NodeReadiness | None = None,
         retry: RetryPolicy | None = None,
         workers: int = 64,
+        resync: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``workers`` is how many bindings may be in flight (decisions are made one at a
+        time whatever it is); ``resync`` (seconds, 0 for never) queues every pod again, to
+        heal anything missed."""
         self.profiles = {profile.scheduler_name: profile for profile in profiles}
         self.cache = SchedulerCache(readiness)
         self.retry = retry or RetryPolicy()
@@ -111,13 +115,15 @@ class Scheduler(Controller):
         self._unschedulable: dict[str, int] = {}
         """Keys of pods that did not fit, with how many attempts failed in a row."""
         self._next_start = 0
-        super().__init__(registry, informers, workers=workers)
+        super().__init__(registry, informers, workers=workers, resync=resync)
 
     # ------------------------------------------------------------------ following the cluster
 
     def setup(self) -> None:
         self._pods = self.informers.get(self._pods_rt)
         self._pods.add_handler(self._on_pod)
+        # The resync walks the pods (not watch_primary: most pod changes are not ours to act on).
+        self._primary = self._pods
         self.informers.get(CATALOGUE.get("", "v1", "nodes")).add_handler(self._on_node)
         leases = CATALOGUE.get("coordination.k8s.io", "v1", "leases")
         self.informers.get(leases).add_handler(self._on_lease)

@@ -273,3 +273,16 @@ async def test_pods_bound_by_others_count_and_are_not_touched(cluster: Cluster) 
     await eventually(bound)
     assert await node_of(cluster, "pinned") == "a"
     assert scheduler.stats.bound == 1
+
+
+async def test_resync_looks_at_waiting_pods_again(cluster: Cluster) -> None:
+    await cluster.create(NODES, node("small", cpu="1"))
+    # The backoff alone would wait a minute; the resync looks again every 0.1 s.
+    scheduler = cluster.start(retry=RetryPolicy(initial=60, maximum=60), resync=0.1)
+    await cluster.create(PODS, pod("big", cpu="2"))
+
+    async def retried() -> bool:
+        return scheduler.stats.attempts >= 3
+
+    await eventually(retried, timeout=5)
+    assert scheduler.stats.bound == 0
