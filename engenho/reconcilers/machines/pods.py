@@ -273,10 +273,13 @@ def observe(
     ready = _ready_condition(status)
     if state.phase is PodPhase.RUNNING and ready is not None and ready.get("status") == "True":
         advance(BecameReady(parse_time(ready.get("lastTransitionTime"))))
-    if state.phase is PodPhase.READY:
+    deleting = bool(meta.get("deletionTimestamp"))
+    exited = phase in ("Succeeded", "Failed")
+    # The clock matters only to a pod that stays: one going away will never become available.
+    if state.phase is PodPhase.READY and not deleting and not exited:
         advance(Checked(now, min_ready_seconds))
-    if meta.get("deletionTimestamp"):
+    if deleting:
         advance(DeletionRequested())
-    if phase in ("Succeeded", "Failed"):
+    if exited:
         advance(Exited(phase == "Succeeded"))
     return state, effects

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -180,6 +180,7 @@ pods = st.builds(
 )
 
 
+@settings(max_examples=1000)  # the pod space is small but has many corners
 @given(pods, times, st.integers(min_value=0, max_value=300))
 def test_observe_agrees_with_upstream(pod: dict[str, Any], now: datetime, min_ready: int) -> None:
     view, effects = observe(pod, now, min_ready)
