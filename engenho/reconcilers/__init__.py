@@ -2,22 +2,26 @@
 
 from engenho.reconcilers.conditions import condition, set_condition
 from engenho.reconcilers.controller import Controller, Requeue, Source
+from engenho.reconcilers.deployments import DeploymentController
 from engenho.reconcilers.events import EventRecorder, Reference
 from engenho.reconcilers.garbage import GarbageCollector
 from engenho.reconcilers.informer import Informer, InformerFactory, object_key
 from engenho.reconcilers.manager import ControllerManager
 from engenho.reconcilers.namespaces import NamespaceController
 from engenho.reconcilers.queue import WorkQueue
+from engenho.reconcilers.replicasets import ReplicaSetController
 
 __all__ = [
     "Controller",
     "ControllerManager",
+    "DeploymentController",
     "EventRecorder",
     "GarbageCollector",
     "Informer",
     "InformerFactory",
     "NamespaceController",
     "Reference",
+    "ReplicaSetController",
     "Requeue",
     "Source",
     "WorkQueue",

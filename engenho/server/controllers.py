@@ -16,8 +16,10 @@ from engenho.config import EngenhoConfig
 from engenho.reconcilers import (
     Controller,
     ControllerManager,
+    DeploymentController,
     GarbageCollector,
     NamespaceController,
+    ReplicaSetController,
 )
 from engenho.registry import Registry
 
@@ -31,6 +33,8 @@ Builder = Callable[..., Controller]
 BUILDERS: Mapping[str, Builder] = {
     "namespace-controller": NamespaceController,
     "garbage-collector": GarbageCollector,
+    "replicaset": ReplicaSetController,
+    "deployment": DeploymentController,
 }
 
 
