@@ -179,43 +179,55 @@ def _key_values(element: dict[str, Any], shape: Shape) -> Iterator[tuple[str, An
         yield key, field.default if field is not None else None
 
 
-def _walk(value: Any, shape: Shape, path: Path, out: set[Path]) -> None:
+def _walk(value: Any, shape: Shape, path: Path, out: dict[Path, Any]) -> None:
+    """Every path ``value`` sets, with the value there (the first, for a duplicated key)."""
     if shape.kind is ShapeKind.STRUCT and isinstance(value, dict):
         if not value and path:
-            out.add(path)
+            out.setdefault(path, value)
         for name, item in value.items():
             _walk(item, shape.field(name), (*path, ("f", name)), out)
         return
     if shape.kind is ShapeKind.MAP and isinstance(value, dict):
-        out.add(path)
+        out.setdefault(path, value)
         for name, item in value.items():
             _walk(item, shape.field(name), (*path, ("f", name)), out)
         return
     if shape.kind is ShapeKind.LIST_MAP and isinstance(value, list):
         if not value:
-            out.add(path)
+            out.setdefault(path, value)
         element_shape = shape.element()
         for element in value:
             here = (*path, ("k", element_key(element, shape)))
-            out.add(here)
+            if here in out:
+                continue  # a duplicate key: the first element is the one the path names
+            out[here] = element
             if isinstance(element, dict):
                 _walk(element, element_shape, here, out)
         return
     if shape.kind is ShapeKind.SET and isinstance(value, list):
         if not value:
-            out.add(path)
+            out.setdefault(path, value)
         for element in value:
-            out.add((*path, ("v", _json(element))))
+            out.setdefault((*path, ("v", _json(element))), element)
         return
-    out.add(path)
+    out.setdefault(path, value)
+
+
+def field_values(obj: dict[str, Any], shape: Shape) -> dict[Path, Any]:
+    """The paths of :func:`field_set`, each with the value ``obj`` has there (what
+    :func:`value_at` would find, read in one walk instead of one walk per path)."""
+    out: dict[Path, Any] = {}
+    _walk(obj, shape, (), out)
+    out.pop((), None)
+    out.pop((("f", "metadata"),), None)
+    for path in SERVER_OWNED:
+        out.pop(path, None)
+    return out
 
 
 def field_set(obj: dict[str, Any], shape: Shape) -> FieldSet:
     """Every path ``obj`` sets, except those no manager owns."""
-    out: set[Path] = set()
-    _walk(obj, shape, (), out)
-    out.discard(())
-    return frozenset(p for p in out if p not in SERVER_OWNED and p != (("f", "metadata"),))
+    return frozenset(field_values(obj, shape))
 
 
 def _find(items: list[Any], key: str, shape: Shape) -> Any:

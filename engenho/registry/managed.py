@@ -14,7 +14,6 @@ Entry times are decided by the proposer (the request's time), so the log holds t
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 from attrs import evolve, frozen
 
+from engenho.registry.copying import deep_copy
 from engenho.registry.errors import ConflictError, StatusCause
 from engenho.registry.fieldsets import (
     FieldSet,
@@ -32,6 +32,7 @@ from engenho.registry.fieldsets import (
     element_key,
     encode_fields,
     field_set,
+    field_values,
     format_path,
     is_missing,
     value_at,
@@ -121,16 +122,15 @@ def record_update(
 ) -> list[ManagedEntry]:
     """The managedFields after an Update by ``manager`` turned ``old`` into ``new``."""
     entries = read_entries(old)
-    new_fields = field_set(new, shape)
-    old_fields = field_set(old, shape) if old is not None else frozenset()
-    containers = _containers(new_fields)
+    new_values = field_values(new, shape)
+    old_values = field_values(old, shape) if old is not None else {}
+    containers = _containers(new_values)
     changed = {
         path
-        for path in new_fields
-        if path not in old_fields
-        or (path not in containers and value_at(new, path, shape) != value_at(old, path, shape))
+        for path, value in new_values.items()
+        if path not in old_values or (path not in containers and value != old_values[path])
     }
-    removed = old_fields - new_fields
+    removed = old_values.keys() - new_values.keys()
     result: list[ManagedEntry] = []
     mine: FieldSet = frozenset()
     for entry in entries:
@@ -167,11 +167,11 @@ def _merge(live: Any, applied: Any, shape: Shape) -> Any:
                 result_list[position] = _merge(result_list[position], element, shape.element())
             else:
                 positions[key] = len(result_list)
-                result_list.append(copy.deepcopy(element))
+                result_list.append(deep_copy(element))
         return result_list
     if shape.kind is ShapeKind.SET and isinstance(live, list) and isinstance(applied, list):
         return [*live, *(item for item in applied if item not in live)]
-    return copy.deepcopy(applied)
+    return deep_copy(applied)
 
 
 def _remove(obj: Any, path: Path, shape: Shape) -> None:
@@ -218,7 +218,7 @@ def apply_intent(
     applied_fields = field_set(applied, shape)
     if live is None:
         entry = ManagedEntry(manager, "Apply", api_version, time, applied_fields, subresource)
-        return copy.deepcopy(applied), [entry]
+        return deep_copy(applied), [entry]
     entries = read_entries(live)
     containers = _containers(applied_fields)
     conflicts: dict[tuple[str, str], list[Path]] = defaultdict(list)
@@ -242,7 +242,7 @@ def apply_intent(
         kept = entry.fields - taken
         if kept:
             others.append(evolve(entry, fields=kept))
-    result = _merge(copy.deepcopy(live), applied, shape)
+    result = _merge(deep_copy(live), applied, shape)
     owned_elsewhere = {path for entry in others for path in entry.fields}
     still_held = owned_elsewhere | _containers(owned_elsewhere)
     # Outermost first: removing an element removes its fields with it, while removing a key

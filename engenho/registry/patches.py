@@ -23,11 +23,11 @@ A body that is not an array of objects is a 400; an operation that cannot apply 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from typing import Any, Final
 
+from engenho.registry.copying import deep_copy
 from engenho.registry.errors import BadRequestError, InvalidError, RequestEntityTooLargeError
 
 __all__ = [
@@ -52,10 +52,10 @@ def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 as the apiserver applies it: objects merge, ``null`` deletes, the rest
     replaces. Neither argument is modified."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return deep_copy(patch)
     if not isinstance(target, dict):
         return _without_nulls(patch)
-    return _merge_into(copy.deepcopy(target), patch)
+    return _merge_into(deep_copy(target), patch)
 
 
 def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
         elif isinstance(value, dict):
             target[key] = _merge_into(current, value)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = deep_copy(value)
     return target
 
 
@@ -102,7 +102,7 @@ def apply_json_patch(target: Any, operations: Any) -> Any:
             f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
             f"got {len(operations)}"
         )
-    document = copy.deepcopy(target)
+    document = deep_copy(target)
     copied = 0
     try:
         for operation in operations:
@@ -198,7 +198,7 @@ def _get(container: dict[str, Any] | list[Any], key: str, context: str) -> Any:
 
 def _add_at(document: Any, pointer: str, value: Any, kind: str) -> None:
     container, key = _resolve(document, pointer, kind)
-    value = copy.deepcopy(value)
+    value = deep_copy(value)
     if isinstance(container, dict):
         container[key] = value
     elif key == "-":
@@ -220,7 +220,7 @@ def _remove(document: Any, pointer: str) -> None:
 
 def _replace(document: Any, operation: dict[str, Any]) -> Any:
     pointer = _pointer(operation, "path", "replace")
-    value = copy.deepcopy(operation.get("value"))
+    value = deep_copy(operation.get("value"))
     if pointer == "":
         if not isinstance(value, dict | list):
             raise _OperationError("replace operation value must be object or array")

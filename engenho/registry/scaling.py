@@ -7,11 +7,11 @@ same write path, with a resourceVersion in the Scale acting as the parent's prec
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from engenho.projections import StoredObject
 from engenho.registry import refusals
+from engenho.registry.copying import deep_copy
 from engenho.registry.errors import BadRequestError, InvalidError, StatusCause
 from engenho.registry.patches import apply_json_patch, apply_merge_patch
 from engenho.schema import ResourceType
@@ -85,14 +85,14 @@ def replicas_from_scale(rt: ResourceType, name: str, scale: Any) -> int:
 def apply_scale_patch(current: _Json, patch_type: str, patch: Any) -> _Json:
     """A patched Scale (merge and strategic patches are the same on a Scale)."""
     if patch_type in ("merge", "strategic"):
-        return apply_merge_patch(copy.deepcopy(current), patch)  # type: ignore[no-any-return]
+        return apply_merge_patch(deep_copy(current), patch)  # type: ignore[no-any-return]
     if patch_type == "json":
-        return apply_json_patch(copy.deepcopy(current), patch)  # type: ignore[no-any-return]
+        return apply_json_patch(deep_copy(current), patch)  # type: ignore[no-any-return]
     raise BadRequestError(f"{patch_type} patches are not supported on the scale subresource")
 
 
 def with_replicas(rt: ResourceType, name: str, obj: _Json, replicas: int) -> _Json:
-    result = copy.deepcopy(obj)
+    result = deep_copy(obj)
     spec = result.get("spec")
     if not isinstance(spec, dict):
         raise refusals.not_found(rt, name)

@@ -47,9 +47,9 @@ upstream reports the rest as internal errors (500), which is not worth copying.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Final, NamedTuple
 
+from engenho.registry.copying import deep_copy
 from engenho.registry.errors import BadRequestError, InvalidError
 from engenho.schema import (
     Definition,
@@ -99,7 +99,7 @@ def strategic_merge(original: dict[str, Any], patch: Any, definition: Definition
     """The result of applying ``patch`` to ``original`` (neither is modified)."""
     if not isinstance(patch, dict):
         raise _refuse("the patch must be a JSON object")
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), definition)
+    return _merge_map(deep_copy(original), deep_copy(patch), definition)
 
 
 # Schema lookups

@@ -16,7 +16,6 @@ Refusals before step 5 leave the log untouched.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -36,6 +35,7 @@ from engenho.log import (
 from engenho.projections import ApplyOutcome, Projections, StoredObject
 from engenho.registry import refusals
 from engenho.registry.allocation import NetworkSettings, allocate_service, claims_of
+from engenho.registry.copying import deep_copy
 from engenho.registry.errors import (
     BadRequestError,
     ConflictError,
@@ -106,7 +106,7 @@ def _candidate(
 ) -> StoredObject:
     """A dry run's answer: the object as it would be stored. Nothing was written, so it keeps
     the stored object's resourceVersion (none for a create)."""
-    shown = copy.deepcopy(obj)
+    shown = deep_copy(obj)
     if resource_version:
         shown.setdefault("metadata", {})["resourceVersion"] = str(resource_version)
     else:
@@ -371,7 +371,8 @@ class Writer:
             raise MethodNotAllowedError(
                 "the server does not allow this method on the requested resource"
             )
-        obj = self._check_identity(rt, namespace, body, None)
+        # A copy: the caller's dict stays as it was (controllers create from one template).
+        obj = self._check_identity(rt, namespace, deep_copy(body), None)
         meta = _metadata(obj)
         prefix = meta.get("generateName")
         prefix = prefix if isinstance(prefix, str) else ""
@@ -424,7 +425,7 @@ class Writer:
                     meta["name"] = generated_name(prefix)
                     continue
                 raise refusals.already_exists(rt, name)
-            candidate = copy.deepcopy(base) if allocating else base
+            candidate = deep_copy(base) if allocating else base
             if allocating:
                 allocate_service(candidate, None, self._network, self._taken, name)
             if ctx.dry_run:
@@ -474,7 +475,7 @@ class Writer:
             raise refusals.not_found(rt, name)
 
         def build(old: _Json) -> _Json:
-            return self._replacement(rt, old, copy.deepcopy(obj), subresource)
+            return self._replacement(rt, old, deep_copy(obj), subresource)
 
         stored = await self._rewrite(
             ctx, rt, namespace, name, current, wanted, build, subresource=subresource
@@ -505,9 +506,9 @@ class Writer:
 
         def build(old: _Json) -> _Json:
             if patch_type == "merge":
-                patched = apply_merge_patch(copy.deepcopy(old), patch)
+                patched = apply_merge_patch(deep_copy(old), patch)
             elif patch_type == "json":
-                patched = apply_json_patch(copy.deepcopy(old), patch)
+                patched = apply_json_patch(deep_copy(old), patch)
             elif patch_type == "strategic":
                 patched = strategic_merge(old, patch, definition_for(rt.api_version, rt.kind))
             else:
@@ -564,7 +565,7 @@ class Writer:
             )
         if not isinstance(body, dict) or not body.get("apiVersion") or not body.get("kind"):
             raise BadRequestError("the applied configuration must set apiVersion and kind")
-        applied = self._check_identity(rt, namespace, copy.deepcopy(body), name)
+        applied = self._check_identity(rt, namespace, deep_copy(body), name)
         meta = _metadata(applied)
         if meta.get("managedFields"):
             raise BadRequestError(
@@ -703,7 +704,7 @@ class Writer:
                     name=name,
                     kind="pods/binding",
                 )
-            new = copy.deepcopy(old)
+            new = deep_copy(old)
             new["spec"]["nodeName"] = node
             annotations = meta.get("annotations")
             if isinstance(annotations, dict) and annotations:
@@ -756,13 +757,13 @@ class Writer:
         if subresource == "finalize":
             # namespaces/finalize changes spec.finalizers only.
             finalizers = (new.get("spec") or {}).get("finalizers") or []
-            new = copy.deepcopy(old)
+            new = deep_copy(old)
             new.setdefault("spec", {})["finalizers"] = finalizers
             return new
         if subresource == "status":
             # The status endpoint changes status only; everything else stays as stored.
             status = new.get("status")
-            new = copy.deepcopy(old)
+            new = deep_copy(old)
             if status is None:
                 new.pop("status", None)
             else:
@@ -966,7 +967,7 @@ class Writer:
         options: DeleteOptions,
     ) -> _Json | None:
         """The object as it stays after this DELETE, or None when it is removed now."""
-        obj = copy.deepcopy(old)
+        obj = deep_copy(old)
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         policy = options.propagation_policy
