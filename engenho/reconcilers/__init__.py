@@ -8,6 +8,8 @@ from engenho.reconcilers.garbage import GarbageCollector
 from engenho.reconcilers.informer import Informer, InformerFactory, object_key
 from engenho.reconcilers.manager import ControllerManager
 from engenho.reconcilers.namespaces import NamespaceController
+from engenho.reconcilers.nodeipam import NodeIpamController
+from engenho.reconcilers.nodelifecycle import NodeLifecycleController
 from engenho.reconcilers.queue import WorkQueue
 from engenho.reconcilers.replicasets import ReplicaSetController
 
@@ -20,6 +22,8 @@ __all__ = [
     "Informer",
     "InformerFactory",
     "NamespaceController",
+    "NodeIpamController",
+    "NodeLifecycleController",
     "Reference",
     "ReplicaSetController",
     "Requeue",

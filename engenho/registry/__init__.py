@@ -4,6 +4,7 @@ Reads and watches come from the projections with Kubernetes resourceVersion sema
 writes become fully decided commands, proposed through replication and answered once applied.
 """
 
+from engenho.registry.admission import AdmissionSettings
 from engenho.registry.allocation import NetworkSettings
 from engenho.registry.errors import (
     AlreadyExistsError,
@@ -32,6 +33,7 @@ from engenho.registry.watching import WatchEvent
 from engenho.registry.writing import DeleteResult
 
 __all__ = [
+    "AdmissionSettings",
     "AlreadyExistsError",
     "BadRequestError",
     "ConflictError",

@@ -25,6 +25,7 @@ __all__ = [
     "NetworkSettings",
     "allocate_service",
     "claims_of",
+    "prepare_node",
     "service_claims",
 ]
 
@@ -78,6 +79,110 @@ def _node_claims(obj: _Json) -> tuple[str, ...]:
     spec = obj.get("spec") or {}
     cidrs = spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else [])
     return tuple(dict.fromkeys(POD_CIDR + c for c in cidrs if isinstance(c, str) and c))
+
+
+def _node_invalid(name: str, causes: list[StatusCause]) -> InvalidError:
+    body = causes[0] if len(causes) == 1 else None
+    shown = (
+        f"{body.field}: {body.message}"
+        if body is not None
+        else "[" + ", ".join(f"{c.field}: {c.message}" for c in causes) + "]"
+    )
+    return InvalidError(f'Node "{name}" is invalid: {shown}', name=name, kind="Node", causes=causes)
+
+
+def _parse_cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        # Upstream parses sloppily: host bits may be set (10.42.1.5/24 is 10.42.1.0/24).
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def prepare_node(obj: _Json, old: _Json | None, taken: Taken, name: str) -> None:
+    """Keep a Node's ``spec.podCIDR`` and ``spec.podCIDRs`` in step and refuse pod CIDRs that
+    are malformed, change once set, or overlap a CIDR another node holds.
+
+    The list wins over the single field, as upstream's v1 conversion has it. An exact duplicate
+    written concurrently by two writers loses at apply (the claim); an overlapping one is
+    refused here, against the claims held when the write is planned.
+    """
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = {}
+    cidrs = spec.get("podCIDRs")
+    if not cidrs and isinstance(spec.get("podCIDR"), str) and spec["podCIDR"]:
+        cidrs = spec["podCIDRs"] = [spec["podCIDR"]]
+    if isinstance(cidrs, list) and cidrs and isinstance(cidrs[0], str):
+        spec["podCIDR"] = cidrs[0]
+    cidrs = cidrs if isinstance(cidrs, list) else []
+    old_spec = (old or {}).get("spec") or {}
+    old_cidrs = old_spec.get("podCIDRs") or (
+        [old_spec["podCIDR"]] if old_spec.get("podCIDR") else []
+    )
+    if cidrs == old_cidrs:
+        return
+    if old_cidrs:
+        raise _node_invalid(
+            name,
+            [
+                StatusCause(
+                    "FieldValueForbidden",
+                    'Forbidden: node updates may not change podCIDR except from "" to valid',
+                    "spec.podCIDRs",
+                )
+            ],
+        )
+    causes: list[StatusCause] = []
+    parsed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for index, value in enumerate(cidrs):
+        network = _parse_cidr(value) if isinstance(value, str) else None
+        if network is None:
+            causes.append(
+                StatusCause(
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": must be a valid CIDR value, (e.g. 10.9.8.0/24 '
+                    "or 2001:db8::/64)",
+                    f"spec.podCIDRs[{index}]",
+                )
+            )
+        else:
+            parsed.append(network)
+    if not causes and (len(parsed) > 2 or len({n.version for n in parsed}) < len(parsed)):
+        shown = ", ".join(f'"{c}"' for c in cidrs)
+        causes.append(
+            StatusCause(
+                "FieldValueInvalid",
+                f"Invalid value: []string{{{shown}}}: may specify no more than one CIDR for "
+                "each IP family",
+                "spec.podCIDRs",
+            )
+        )
+    if causes:
+        raise _node_invalid(name, causes)
+    held = [
+        (claim[len(POD_CIDR) :], network)
+        for claim in taken(POD_CIDR) - {POD_CIDR + c for c in old_cidrs}
+        if (network := _parse_cidr(claim[len(POD_CIDR) :])) is not None
+    ]
+    for index, network in enumerate(parsed):
+        for text, other in held:
+            if network.version == other.version and network.overlaps(other):
+                detail = (
+                    "provided CIDR is already allocated"
+                    if network == other
+                    else f"provided CIDR overlaps {text}, which is already allocated"
+                )
+                raise _node_invalid(
+                    name,
+                    [
+                        StatusCause(
+                            "FieldValueInvalid",
+                            f'Invalid value: "{cidrs[index]}": {detail}',
+                            f"spec.podCIDRs[{index}]",
+                        )
+                    ],
+                )
 
 
 def claims_of(group: str, resource: str, obj: _Json | None) -> tuple[str, ...]:

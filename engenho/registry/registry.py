@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from engenho.projections import Projections, StoredObject
+from engenho.registry.admission import AdmissionSettings
 from engenho.registry.allocation import NetworkSettings
 from engenho.registry.continuation import TokenCodec
 from engenho.registry.matching import Matcher
@@ -34,11 +35,13 @@ class Registry:
         token_key: bytes,
         bookmark_interval: float = 60.0,
         network: NetworkSettings | None = None,
+        admission: AdmissionSettings | None = None,
     ) -> None:
         self.projections = projections
         self.network = network or NetworkSettings()
+        self.admission = admission or AdmissionSettings()
         self.reader = Reader(projections, commit_index, TokenCodec(token_key))
-        self.writer = Writer(proposer, projections, self.network)
+        self.writer = Writer(proposer, projections, self.network, self.admission)
         self.watching = Watching(projections, self.reader, bookmark_interval=bookmark_interval)
 
     async def get(

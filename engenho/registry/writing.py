@@ -34,7 +34,13 @@ from engenho.log import (
 )
 from engenho.projections import ApplyOutcome, Projections, StoredObject
 from engenho.registry import refusals
-from engenho.registry.allocation import NetworkSettings, allocate_service, claims_of
+from engenho.registry.admission import AdmissionSettings, admit_pod
+from engenho.registry.allocation import (
+    NetworkSettings,
+    allocate_service,
+    claims_of,
+    prepare_node,
+)
 from engenho.registry.copying import deep_copy
 from engenho.registry.errors import (
     BadRequestError,
@@ -218,10 +224,12 @@ class Writer:
         proposer: Proposer,
         projections: Projections,
         network: NetworkSettings | None = None,
+        admission: AdmissionSettings | None = None,
     ) -> None:
         self._proposer = proposer
         self._projections = projections
         self._network = network or NetworkSettings()
+        self._admission = admission or AdmissionSettings()
 
     def _taken(self, prefix: str) -> set[str]:
         return set(self._projections.claims(prefix))
@@ -272,10 +280,21 @@ class Writer:
                 )
         return body
 
-    def _admit(self, ctx: RequestContext, rt: ResourceType, obj: _Json, old: _Json | None) -> None:
-        """Default, handle unknown fields per fieldValidation, validate; refuse with causes."""
+    def _admit(
+        self,
+        ctx: RequestContext,
+        rt: ResourceType,
+        obj: _Json,
+        old: _Json | None,
+        subresource: str | None = None,
+    ) -> None:
+        """Default, mutate (admission), handle unknown fields per fieldValidation, validate;
+        refuse with causes."""
         try:
             default(obj)
+            if rt.group == "" and rt.plural == "pods" and subresource is None:
+                # DefaultTolerationSeconds admits pods proper, not their subresources.
+                admit_pod(obj, self._admission)
             unknown = unknown_fields(obj, prune=True)
             causes = validate(obj, old)
         except UnknownResourceError as exc:
@@ -417,6 +436,7 @@ class Writer:
         # (27^5 suffixes collide often enough in a few thousand creates to matter); so is an
         # address or port another writer claimed first.
         allocating = rt.group == "" and rt.plural == "services"
+        node = rt.group == "" and rt.plural == "nodes"
         base = obj
         for _attempt in range(CREATE_ATTEMPTS):
             name = meta["name"]
@@ -428,6 +448,8 @@ class Writer:
             candidate = deep_copy(base) if allocating else base
             if allocating:
                 allocate_service(candidate, None, self._network, self._taken, name)
+            elif node:
+                prepare_node(candidate, None, self._taken, name)
             if ctx.dry_run:
                 return _candidate(rt.group, rt.plural, namespace, name, uid, candidate)
             command = self._command(
@@ -446,8 +468,10 @@ class Writer:
             if generated and outcome.reason == "AlreadyExists":
                 meta["name"] = generated_name(prefix)
                 continue
-            if outcome.reason == "Claimed" and allocating:
-                continue  # someone took the address or port we drew (or asked for) meanwhile
+            if outcome.reason == "Claimed" and (allocating or node):
+                # Someone took the address or port we drew (or asked for) meanwhile; a pod
+                # CIDR is not drawn here, so the next attempt refuses it as taken.
+                continue
             raise self._refused(rt, name, outcome)
         raise refusals.already_exists(rt, meta["name"])
 
@@ -827,9 +851,11 @@ class Writer:
             candidate = build(old)
             if rt.group == "" and rt.plural == "services":
                 allocate_service(candidate, old, self._network, self._taken, name)
+            elif rt.group == "" and rt.plural == "nodes":
+                prepare_node(candidate, old, self._taken, name)
             # A binding sets spec.nodeName, which a pod update may not change: upstream's
             # binding path checks the pod as a whole, not as an update of its spec.
-            self._admit(ctx, rt, candidate, None if subresource == "binding" else old)
+            self._admit(ctx, rt, candidate, None if subresource == "binding" else old, subresource)
             if not applied:
                 _track(ctx, rt, old, candidate, subresource)
             if _same_object(old, candidate):

@@ -19,6 +19,8 @@ from engenho.reconcilers import (
     DeploymentController,
     GarbageCollector,
     NamespaceController,
+    NodeIpamController,
+    NodeLifecycleController,
     ReplicaSetController,
 )
 from engenho.registry import Registry
@@ -35,6 +37,8 @@ BUILDERS: Mapping[str, Builder] = {
     "garbage-collector": GarbageCollector,
     "replicaset": ReplicaSetController,
     "deployment": DeploymentController,
+    "node-ipam": NodeIpamController,
+    "node-lifecycle": NodeLifecycleController,
 }
 
 
