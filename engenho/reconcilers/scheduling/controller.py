@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from attrs import define, frozen
+from attrs import define, evolve, frozen
 
 from engenho.log import Actor
 from engenho.projections import StoredObject
@@ -42,7 +42,7 @@ from engenho.reconcilers.scheduling.decisions import Unschedulable
 from engenho.reconcilers.scheduling.podinfo import pod_info
 from engenho.reconcilers.scheduling.readiness import NodeReadiness
 from engenho.reconcilers.scheduling.strategy import SchedulerProfile
-from engenho.registry import ConflictError, NotFoundError, Registry
+from engenho.registry import ConflictError, NotFoundError, Registry, RequestContext
 from engenho.registry.naming import format_timestamp
 from engenho.schema import CATALOGUE
 
@@ -116,6 +116,11 @@ class Scheduler(Controller):
         """Keys of pods that did not fit, with how many attempts failed in a row."""
         self._next_start = 0
         super().__init__(registry, informers, workers=workers, resync=resync)
+
+    def context(self) -> RequestContext:
+        # Events say "default-scheduler" (the profile, as upstream's); writes are owned by the
+        # component, as upstream's managedFields show.
+        return evolve(super().context(), field_manager="kube-scheduler")
 
     # ------------------------------------------------------------------ following the cluster
 

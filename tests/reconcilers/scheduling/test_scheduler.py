@@ -80,10 +80,13 @@ async def test_an_unschedulable_pod_gets_upstreams_condition_and_event(cluster: 
         return found is not None and found.get("status") == "False"
 
     await eventually(marked)
-    found = scheduled(await cluster.pod("big"))
+    obj = await cluster.pod("big")
+    found = scheduled(obj)
     assert found is not None
     assert (found["reason"], found["message"]) == ("Unschedulable", UNSCHEDULABLE)
     assert "lastProbeTime" in found and found["lastTransitionTime"]
+    managers = {(m["manager"], m.get("subresource")) for m in obj["metadata"]["managedFields"]}
+    assert ("kube-scheduler", "status") in managers
 
     async def warned() -> bool:
         return bool(await events_for(cluster, "big", "FailedScheduling"))
