@@ -44,4 +44,5 @@ CONTROLLERS: tuple[ControllerSpec, ...] = (
     ControllerSpec("scheduler", workers=1),
     ControllerSpec("serviceaccount", workers=5),
     ControllerSpec("statefulset", workers=5),
+    ControllerSpec("ttl-after-finished", workers=5),
 )

@@ -2,25 +2,33 @@
 
 from engenho.reconcilers.conditions import condition, set_condition
 from engenho.reconcilers.controller import Controller, Requeue, Source
+from engenho.reconcilers.cronjobs import CronJobController
+from engenho.reconcilers.daemonsets import DaemonSetController
 from engenho.reconcilers.deployments import DeploymentController
 from engenho.reconcilers.events import EventRecorder, Reference
 from engenho.reconcilers.garbage import GarbageCollector
 from engenho.reconcilers.informer import Informer, InformerFactory, object_key
+from engenho.reconcilers.jobs import JobController
 from engenho.reconcilers.manager import ControllerManager
 from engenho.reconcilers.namespaces import NamespaceController
 from engenho.reconcilers.nodeipam import NodeIpamController
 from engenho.reconcilers.nodelifecycle import NodeLifecycleController
 from engenho.reconcilers.queue import WorkQueue
 from engenho.reconcilers.replicasets import ReplicaSetController
+from engenho.reconcilers.statefulsets import StatefulSetController
+from engenho.reconcilers.ttlafterfinished import TTLAfterFinishedController
 
 __all__ = [
     "Controller",
     "ControllerManager",
+    "CronJobController",
+    "DaemonSetController",
     "DeploymentController",
     "EventRecorder",
     "GarbageCollector",
     "Informer",
     "InformerFactory",
+    "JobController",
     "NamespaceController",
     "NodeIpamController",
     "NodeLifecycleController",
@@ -28,6 +36,8 @@ __all__ = [
     "ReplicaSetController",
     "Requeue",
     "Source",
+    "StatefulSetController",
+    "TTLAfterFinishedController",
     "WorkQueue",
     "condition",
     "object_key",

@@ -16,12 +16,17 @@ from engenho.config import EngenhoConfig
 from engenho.reconcilers import (
     Controller,
     ControllerManager,
+    CronJobController,
+    DaemonSetController,
     DeploymentController,
     GarbageCollector,
+    JobController,
     NamespaceController,
     NodeIpamController,
     NodeLifecycleController,
     ReplicaSetController,
+    StatefulSetController,
+    TTLAfterFinishedController,
 )
 from engenho.registry import Registry
 
@@ -39,6 +44,11 @@ BUILDERS: Mapping[str, Builder] = {
     "deployment": DeploymentController,
     "node-ipam": NodeIpamController,
     "node-lifecycle": NodeLifecycleController,
+    "statefulset": StatefulSetController,
+    "daemonset": DaemonSetController,
+    "job": JobController,
+    "cronjob": CronJobController,
+    "ttl-after-finished": TTLAfterFinishedController,
 }
 
 
