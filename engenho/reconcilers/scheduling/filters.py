@@ -182,15 +182,15 @@ class NodeResourcesFit:
 
         def insufficient(node: NodeInfo) -> tuple[str, ...]:
             reasons = []
-            if len(node.pods) + 1 > node.alloc_pods:
+            if node.free_pods < 1:
                 reasons.append(_TOO_MANY_PODS)
             if empty:
                 return tuple(reasons)
-            if cpu > 0 and cpu > node.alloc_cpu - node.req_cpu:
+            if cpu > 0 and cpu > node.free_cpu:
                 reasons.append("Insufficient cpu")
-            if memory > 0 and memory > node.alloc_memory - node.req_memory:
+            if memory > 0 and memory > node.free_memory:
                 reasons.append("Insufficient memory")
-            if ephemeral > 0 and ephemeral > node.alloc_ephemeral - node.req_ephemeral:
+            if ephemeral > 0 and ephemeral > node.free_ephemeral:
                 reasons.append("Insufficient ephemeral-storage")
             for name, value in scalars:
                 if value > node.alloc_scalars.get(name, 0) - node.req_scalars.get(name, 0):
@@ -201,10 +201,10 @@ class NodeResourcesFit:
             # The common case in a few comparisons; anything unusual (including a node
             # already over-committed by pods bound without a scheduler) takes the long way.
             if (
-                len(node.pods) < node.alloc_pods
-                and cpu <= node.alloc_cpu - node.req_cpu
-                and memory <= node.alloc_memory - node.req_memory
-                and ephemeral <= node.alloc_ephemeral - node.req_ephemeral
+                node.free_pods > 0
+                and cpu <= node.free_cpu
+                and memory <= node.free_memory
+                and ephemeral <= node.free_ephemeral
                 and not scalars
             ):
                 return FITS

@@ -12,8 +12,9 @@
   tolerate.
 
 Integer arithmetic truncates as Go's does. A per-node result depends only on the node's state
-and the pod's requests, so the resource scores keep it in the node's ``memo`` (dropped when
-the node changes): the next pod of the same shape finds all but the node that changed ready.
+and the pod's requests, so the resource scores keep it in a snapshot table per pod shape
+(valid until the node changes): the next pod of the same shape finds all but the node that
+changed ready.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from attrs import frozen
 
-from engenho.reconcilers.scheduling.nodeinfo import NodeInfo
+from engenho.reconcilers.scheduling.nodeinfo import NodeInfo, Snapshot
 from engenho.reconcilers.scheduling.plugins import MAX_NODE_SCORE, Cycle
 from engenho.reconcilers.scheduling.podinfo import PodInfo
 from engenho.reconcilers.scheduling.taints import tolerated
@@ -82,15 +83,21 @@ def _usage(node: NodeInfo, name: str, amount: int, use_requested: bool) -> tuple
 _Scorer = Callable[[NodeInfo], int]
 
 
-def _memoised(nodes: Sequence[NodeInfo], key: str, scorer: _Scorer) -> list[int]:
-    # The key is a string because a string caches its hash: it is looked up once per node.
+def _memoised(
+    snapshot: Snapshot, nodes: Sequence[NodeInfo], key: str, scorer: _Scorer
+) -> list[int]:
+    """``scorer`` over ``nodes``, remembering each node's score until the node changes."""
+    table = snapshot.score_table(key)
     scores = []
     for node in nodes:
-        memo = node.memo
-        score = memo.get(key)
-        if score is None:
-            score = memo[key] = scorer(node)
-        scores.append(score)
+        packed = table.get(node)
+        generation = node.generation
+        if packed is not None and packed >> 7 == generation:
+            scores.append(packed & 127)
+        else:
+            score = scorer(node)
+            table[node] = generation << 7 | score
+            scores.append(score)
     return scores
 
 
@@ -125,7 +132,7 @@ class _Allocation:
                     weights += weight
             return total // weights if weights else 0
 
-        return _memoised(nodes, f"{type(self).__name__}{wanted}", scorer)
+        return _memoised(cycle.snapshot, nodes, f"{type(self).__name__}{wanted}", scorer)
 
 
 @frozen
@@ -167,7 +174,7 @@ class BalancedAllocation:
                 deviation = 0.0
             return int((1 - deviation) * MAX_NODE_SCORE)
 
-        return _memoised(nodes, f"{type(self).__name__}{wanted}", scorer)
+        return _memoised(cycle.snapshot, nodes, f"{type(self).__name__}{wanted}", scorer)
 
 
 @frozen
