@@ -185,6 +185,7 @@ def accounting(snapshot: Snapshot) -> dict[str, tuple[Any, ...]]:
             info.req_scalars,
             info.nonzero_cpu,
             info.nonzero_memory,
+            (info.free_cpu, info.free_memory, info.free_ephemeral, info.free_pods),
             sorted(info.pods),
             info.ports,
             info.anti_affinity_pods,
