@@ -5,6 +5,8 @@ from engenho.reconcilers.controller import Controller, Requeue, Source
 from engenho.reconcilers.cronjobs import CronJobController
 from engenho.reconcilers.daemonsets import DaemonSetController
 from engenho.reconcilers.deployments import DeploymentController
+from engenho.reconcilers.endpoints import EndpointsController
+from engenho.reconcilers.endpointslices import EndpointSliceController
 from engenho.reconcilers.events import EventRecorder, Reference
 from engenho.reconcilers.garbage import GarbageCollector
 from engenho.reconcilers.informer import Informer, InformerFactory, object_key
@@ -15,6 +17,7 @@ from engenho.reconcilers.nodeipam import NodeIpamController
 from engenho.reconcilers.nodelifecycle import NodeLifecycleController
 from engenho.reconcilers.queue import WorkQueue
 from engenho.reconcilers.replicasets import ReplicaSetController
+from engenho.reconcilers.serviceaccounts import ServiceAccountController
 from engenho.reconcilers.statefulsets import StatefulSetController
 from engenho.reconcilers.ttlafterfinished import TTLAfterFinishedController
 
@@ -24,6 +27,8 @@ __all__ = [
     "CronJobController",
     "DaemonSetController",
     "DeploymentController",
+    "EndpointSliceController",
+    "EndpointsController",
     "EventRecorder",
     "GarbageCollector",
     "Informer",
@@ -35,6 +40,7 @@ __all__ = [
     "Reference",
     "ReplicaSetController",
     "Requeue",
+    "ServiceAccountController",
     "Source",
     "StatefulSetController",
     "TTLAfterFinishedController",

@@ -101,3 +101,29 @@ async def ensure_kubernetes_service(registry: Registry, host: str, port: int) ->
         await registry.create(_context(), endpoints, "default", body)
     elif current.object.get("subsets") != subsets:
         await registry.update(_context(), endpoints, "default", "kubernetes", body)
+    await _ensure_kubernetes_slice(registry, host, port)
+
+
+async def _ensure_kubernetes_slice(registry: Registry, host: str, port: int) -> None:
+    """The EndpointSlice the apiserver keeps beside its Endpoints (the Service has no
+    selector, so the EndpointSlice controller leaves it to us, as upstream's does)."""
+    slices = CATALOGUE.get("discovery.k8s.io", "v1", "endpointslices")
+    family = "IPv6" if ":" in host else "IPv4"
+    endpoints = [{"addresses": [host], "conditions": {"ready": True}}]
+    ports = [{"name": "https", "port": port, "protocol": "TCP"}]
+    body = {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": family,
+        "endpoints": endpoints,
+        "ports": ports,
+    }
+    current = await registry.projections.get(
+        "discovery.k8s.io", "endpointslices", "default", "kubernetes"
+    )
+    if current is None:
+        with contextlib.suppress(AlreadyExistsError):
+            await registry.create(_context(), slices, "default", body)
+    elif (current.object.get("endpoints"), current.object.get("ports")) != (endpoints, ports):
+        await registry.update(_context(), slices, "default", "kubernetes", body)

@@ -19,12 +19,15 @@ from engenho.reconcilers import (
     CronJobController,
     DaemonSetController,
     DeploymentController,
+    EndpointsController,
+    EndpointSliceController,
     GarbageCollector,
     JobController,
     NamespaceController,
     NodeIpamController,
     NodeLifecycleController,
     ReplicaSetController,
+    ServiceAccountController,
     StatefulSetController,
     TTLAfterFinishedController,
 )
@@ -49,6 +52,9 @@ BUILDERS: Mapping[str, Builder] = {
     "job": JobController,
     "cronjob": CronJobController,
     "ttl-after-finished": TTLAfterFinishedController,
+    "endpoints": EndpointsController,
+    "endpointslice": EndpointSliceController,
+    "serviceaccount": ServiceAccountController,
 }
 
 

@@ -142,7 +142,12 @@ async def _serve(
     if created:
         _log.info("created %d boot-time objects", created)
     controllers = ControllerManager(registry)
-    names = install_controllers(controllers, registry, options.config)
+    names = install_controllers(
+        controllers,
+        registry,
+        options.config,
+        arguments={"serviceaccount": {"ca_pem": pki.ca_pem.decode("ascii")}},
+    )
     _log.info("controllers: %s", ", ".join(names))
     controllers.start()
     pacer = CollectionPacer()

@@ -26,9 +26,10 @@ _SERVING = re.compile(r"engenho is serving at (https://\S+);")
 class ServerProcess:
     """One ``engenho server`` subprocess over a data directory that outlives it."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.extra = extra
+        self.env = env or {}
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self.port = 0
@@ -40,7 +41,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> ServerProcess:
         self.url = ""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -57,6 +58,10 @@ class ServerProcess:
                 f"127.0.0.1:{self.port}",
                 "--node-name",
                 "test-node",
+                # No embedded node agent unless a test asks for one (a later --runtime wins):
+                # its Lease renewals would move the log head that tests compare.
+                "--runtime",
+                "none",
                 *self.extra,
             ],
             stdout=subprocess.PIPE,
@@ -198,3 +203,19 @@ def kubectl(
 
 def yaml_documents(text: str) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+
+QUIET_CONTROLLERS = {
+    f"ENGENHO_CONTROLLERS__{name}__ENABLED": "false"
+    for name in ("DEPLOYMENT", "REPLICASET", "SERVICEACCOUNT", "SCHEDULER", "NODE_LIFECYCLE")
+}
+"""Environment for a server whose log only the test writes to (bar GC and namespaces): for
+tests that check that a refused or no-op request did not grow the log."""
+
+
+def own(names: list[str]) -> list[str]:
+    """Names a test made: without the ``kube-root-ca.crt`` ConfigMap that the root CA
+    publisher puts in every namespace (as upstream's does)."""
+    return [n for n in names if n.rpartition("/")[2] != ROOT_CA_CONFIGMAP]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .server import KUBECTL, ServerProcess, kubectl, yaml_documents
+from .server import KUBECTL, ServerProcess, kubectl, own, yaml_documents
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_output_formats(server: ServerProcess) -> None:
     )
     assert as_yaml[0]["kind"] == "ConfigMap" and as_yaml[0]["data"] == {"a": "1"}
     as_json = json.loads(kubectl(server, "get", "cm", "-n", "formats", "-o", "json").stdout)
-    assert as_json["kind"] == "List" and [i["metadata"]["name"] for i in as_json["items"]] == [
+    assert as_json["kind"] == "List" and own([i["metadata"]["name"] for i in as_json["items"]]) == [
         "one"
     ]
     name = kubectl(server, "get", "cm", "one", "-n", "formats", "-o", "jsonpath={.metadata.name}")
@@ -178,9 +178,9 @@ def test_delete_by_label(server: ServerProcess) -> None:
     out = kubectl(server, "delete", "cm", "-n", "sweep", "-l", "tier=web").stdout
     assert 'configmap "a" deleted' in out and 'configmap "b" deleted' in out
     left = kubectl(server, "get", "cm", "-n", "sweep", "-o", "name").stdout.split()
-    assert left == ["configmap/c"]
+    assert own(left) == ["configmap/c"]
     selected = kubectl(server, "get", "cm", "-n", "sweep", "-l", "tier notin (web)", "-o", "name")
-    assert selected.stdout.split() == ["configmap/c"]
+    assert own(selected.stdout.split()) == ["configmap/c"]
 
 
 @pytest.mark.parametrize("name", ["Bad_Name", "-leading-dash", "x" * 254])

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .server import ServerProcess, kubectl
+from .server import QUIET_CONTROLLERS, ServerProcess, kubectl
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +39,16 @@ def deployment(
     name: str, *, replicas: int = 2, image: str = "nginx:1.25", extra_label: str = ""
 ) -> str:
     return DEPLOYMENT.format(name=name, replicas=replicas, image=image, extra_label=extra_label)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Without the workload controllers: several tests check that a request left the log
+    alone, and a Deployment's controllers would write to it meanwhile."""
+    process = ServerProcess(tmp_path_factory.mktemp("engenho"), env=QUIET_CONTROLLERS).start()
+    yield process
+    if process.process is not None:
+        process.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)
