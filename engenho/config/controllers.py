@@ -40,8 +40,9 @@ CONTROLLERS: tuple[ControllerSpec, ...] = (
     ControllerSpec("node-ipam", workers=1),
     ControllerSpec("node-lifecycle", workers=1),
     ControllerSpec("replicaset", workers=5),
-    # One binding decision at a time: each depends on the ones before it.
-    ControllerSpec("scheduler", workers=1),
+    # Decisions are made one at a time (each depends on the ones before it); workers are
+    # bindings in flight, each waiting for its fsync.
+    ControllerSpec("scheduler", workers=64),
     ControllerSpec("serviceaccount", workers=5),
     ControllerSpec("statefulset", workers=5),
     ControllerSpec("ttl-after-finished", workers=5),

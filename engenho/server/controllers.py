@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engenho.config import EngenhoConfig
+from engenho.config import SchedulingStrategy as StrategyChoice
 from engenho.reconcilers import (
     Controller,
     ControllerManager,
@@ -31,9 +32,15 @@ from engenho.reconcilers import (
     StatefulSetController,
     TTLAfterFinishedController,
 )
+from engenho.reconcilers.scheduling import (
+    Scheduler,
+    SchedulerProfile,
+    SchedulingStrategy,
+    bin_packing,
+)
 from engenho.registry import Registry
 
-__all__ = ["BUILDERS", "Builder", "install_controllers"]
+__all__ = ["BUILDERS", "Builder", "install_controllers", "scheduler_profiles"]
 
 _log = logging.getLogger("engenho.server")
 
@@ -55,7 +62,15 @@ BUILDERS: Mapping[str, Builder] = {
     "endpoints": EndpointsController,
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountController,
+    "scheduler": Scheduler,
 }
+
+
+def scheduler_profiles(config: EngenhoConfig) -> list[SchedulerProfile]:
+    """One profile per configured ``schedulerName``, all with the configured strategy."""
+    bin_pack = config.scheduler.strategy is StrategyChoice.MOST_ALLOCATED
+    strategy = bin_packing() if bin_pack else SchedulingStrategy()
+    return [SchedulerProfile(name, strategy) for name in config.scheduler.profiles]
 
 
 def install_controllers(

@@ -40,7 +40,7 @@ from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
 from engenho.server.bootstrap import bootstrap, ensure_kubernetes_service
 from engenho.server.collecting import CollectionPacer
-from engenho.server.controllers import install_controllers
+from engenho.server.controllers import install_controllers, scheduler_profiles
 from engenho.server.options import ServerOptions
 
 __all__ = ["ADMIN", "run_server", "serve"]
@@ -146,7 +146,10 @@ async def _serve(
         controllers,
         registry,
         options.config,
-        arguments={"serviceaccount": {"ca_pem": pki.ca_pem.decode("ascii")}},
+        arguments={
+            "serviceaccount": {"ca_pem": pki.ca_pem.decode("ascii")},
+            "scheduler": {"profiles": scheduler_profiles(options.config)},
+        },
     )
     _log.info("controllers: %s", ", ".join(names))
     controllers.start()
