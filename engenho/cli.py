@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from engenho import __version__
-from engenho.commands import audit, cluster_config, codegen, config, projections, server
+from engenho.commands import audit, cluster_config, codegen, config, image, projections, server
 
 __all__ = ["build_parser", "main"]
 
@@ -21,6 +21,7 @@ _REGISTRARS = [
     cluster_config.register,
     codegen.register,
     config.register,
+    image.register,
     projections.register,
     server.register,
 ]
