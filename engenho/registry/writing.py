@@ -856,7 +856,8 @@ class Writer:
             # A binding sets spec.nodeName, which a pod update may not change: upstream's
             # binding path checks the pod as a whole, not as an update of its spec.
             self._admit(ctx, rt, candidate, None if subresource == "binding" else old, subresource)
-            if not applied:
+            if not applied and subresource != "binding":
+                # Upstream's binding writes storage directly: no managedFields entry.
                 _track(ctx, rt, old, candidate, subresource)
             if _same_object(old, candidate):
                 return current

@@ -371,6 +371,8 @@ async def test_binding_assigns_a_pod_once(cluster: Cluster) -> None:
     assert bound.object["spec"]["nodeName"] == "n1"
     scheduled = [c for c in bound.object["status"]["conditions"] if c["type"] == "PodScheduled"]
     assert scheduled and scheduled[0]["status"] == "True"
+    managers = [e["manager"] for e in bound.object["metadata"].get("managedFields", [])]
+    assert "scheduler" not in managers and len(managers) == 1, "a binding records no ownership"
     head = cluster.head
     binding["target"]["name"] = "n2"
     with pytest.raises(ConflictError, match='pod web is already assigned to node "n1"'):

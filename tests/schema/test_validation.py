@@ -239,6 +239,26 @@ def test_pod_spec_updates_are_restricted() -> None:
     assert cause.message.startswith("Forbidden: pod updates may not change fields other than")
 
 
+def test_scheduling_gates_may_only_be_removed() -> None:
+    old = default(three_container_pod())
+    old["spec"]["schedulingGates"] = [{"name": "a.io/wait"}, {"name": "b.io/quota"}]
+    released = copy.deepcopy(old)
+    released["spec"]["schedulingGates"] = [{"name": "b.io/quota"}]
+    released["spec"]["nodeSelector"] = {"zone": "a"}  # narrowed while still gated
+    assert validate(released, old) == []
+    added = copy.deepcopy(old)
+    added["spec"]["schedulingGates"].append({"name": "c.io/more"})
+    [cause] = validate(added, old)
+    assert (cause.reason, cause.field) == (CauseReason.FORBIDDEN, "spec")
+    ungated = copy.deepcopy(old)
+    del ungated["spec"]["schedulingGates"]
+    assert validate(ungated, old) == []
+    moved = copy.deepcopy(ungated)
+    moved["spec"]["nodeSelector"] = {"zone": "b"}
+    [cause] = validate(moved, ungated)
+    assert cause.field == "spec", "an ungated pod's node selector stays fixed"
+
+
 def test_service_rules() -> None:
     no_ports = service()
     no_ports["spec"]["ports"] = []

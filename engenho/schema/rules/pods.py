@@ -4,7 +4,8 @@ Covered: containers present, container names unique DNS labels, image present an
 port ranges and unique port names, env var names, volume names and sources, volume mounts
 that name a volume, resource requests within limits, one probe handler, restart and DNS
 policy constraints, tolerations, and the pod update rule (only images, activeDeadlineSeconds,
-added tolerations and a negative grace period set to 1 may change).
+added tolerations, removed scheduling gates (and, while gated, added node selector terms)
+and a negative grace period set to 1 may change).
 """
 
 from __future__ import annotations
@@ -370,6 +371,22 @@ def _masked(spec: Any, old_spec: Any) -> tuple[Any, Any]:
     new_tolerations = new.get("tolerations") or []
     if type(new_tolerations) is list and all(t in new_tolerations for t in old_tolerations):
         mutable.append("tolerations")  # only additions
+    old_gates = old.get("schedulingGates") or []
+    new_gates = new.get("schedulingGates") or []
+    if type(old_gates) is list and type(new_gates) is list:
+        if all(g in old_gates for g in new_gates):
+            mutable.append("schedulingGates")  # only removals (upstream since 1.27)
+        if old_gates:
+            # A gated pod's scheduling directives may be narrowed (1.27's mutable directives).
+            old_selector = old.get("nodeSelector") or {}
+            new_selector = new.get("nodeSelector") or {}
+            narrowed = (
+                type(old_selector) is dict
+                and type(new_selector) is dict
+                and all(new_selector.get(k) == v for k, v in old_selector.items())
+            )
+            if narrowed:
+                mutable.append("nodeSelector")
     old_grace = old.get("terminationGracePeriodSeconds")
     if type(old_grace) is int and old_grace < 0 and new.get("terminationGracePeriodSeconds") == 1:
         mutable.append("terminationGracePeriodSeconds")
