@@ -1,10 +1,13 @@
 """Events: what controllers tell users about objects (``kubectl describe`` shows them).
 
-A recorder writes core/v1 Events through the registry under its controller's identity, from a
-bounded queue drained by its own task, so reconciling never waits on an event (upstream's
-broadcaster does the same; when the queue is full, events are dropped and counted, never
-blocking). Repeats of the same event for the same object within ten minutes update the first
-one's ``count`` and ``lastTimestamp`` instead of creating another, as upstream's correlator does.
+A recorder writes core/v1 Events through the registry under its controller's identity, from
+bounded queues drained by its own tasks, so reconciling never waits on an event (upstream's
+broadcaster does the same; when a queue is full, events are dropped and counted, never
+blocking). Events are sharded over several writers by what they say about which object, so
+a burst (a scheduler binding thousands of pods) is written in parallel while repeats of one
+event stay in order. Repeats of the same event for the same object within ten minutes update
+the first one's ``count`` and ``lastTimestamp`` instead of creating another, as upstream's
+correlator does.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = ["EventRecorder", "Reference"]
 _log = logging.getLogger("engenho.reconcilers")
 _AGGREGATION_SECONDS = 600
 _CACHE_LIMIT = 4096
+_WRITERS = 8
+_QUEUE_PER_WRITER = 1024
 
 
 @frozen
@@ -89,20 +94,30 @@ class EventRecorder:
         self.identity = identity
         self.host = host
         self.dropped = 0
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=1024)
+        self._queues: list[asyncio.Queue[_Pending]] = [
+            asyncio.Queue(maxsize=_QUEUE_PER_WRITER) for _ in range(_WRITERS)
+        ]
         self._seen: dict[tuple[str, str, str, str], tuple[str, int, float]] = {}
         self._events = CATALOGUE.get("", "v1", "events")
 
     def emit(self, reference: Reference, type_: str, reason: str, message: str) -> None:
         """Queue an event (``Normal`` or ``Warning``); never waits."""
+        shard = hash((reference.uid, type_, reason, message)) % _WRITERS
         try:
-            self._queue.put_nowait(_Pending(reference, type_, reason, message, datetime.now(UTC)))
+            self._queues[shard].put_nowait(
+                _Pending(reference, type_, reason, message, datetime.now(UTC))
+            )
         except asyncio.QueueFull:
             self.dropped += 1
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            for number, queue in enumerate(self._queues):
+                group.create_task(self._drain(queue), name=f"{self.component}-events-{number}")
+
+    async def _drain(self, queue: asyncio.Queue[_Pending]) -> None:
         while True:
-            pending = await self._queue.get()
+            pending = await queue.get()
             try:
                 await self._write(pending)
             except StatusError as exc:
