@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from engenho.client import ClientConfig, KubeClient, load_config
-from tests.integration.server import ServerProcess
+from tests.integration.server import QUIET_CONTROLLERS, ServerProcess
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("engenho-client")).start()
+    # The client's tests count objects and events exactly: no controller writes beside them.
+    process = ServerProcess(
+        tmp_path_factory.mktemp("engenho-client"), env=QUIET_CONTROLLERS
+    ).start()
     yield process
     if process.process is not None:
         process.stop()

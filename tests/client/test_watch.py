@@ -27,7 +27,7 @@ from engenho.client import (
 from engenho.log import LogStore
 from engenho.projections import Projections
 from engenho.schema.generated.models import core_v1
-from tests.integration.server import ServerProcess
+from tests.integration.server import QUIET_CONTROLLERS, ServerProcess
 
 
 def configmap(name: str, **labels: str) -> dict[str, Any]:
@@ -224,7 +224,9 @@ def free_port() -> int:
 
 @pytest.fixture
 def pinned_server(tmp_path: Path) -> Any:
-    process = ServerProcess(tmp_path / "data", "--listen", f"127.0.0.1:{free_port()}").start()
+    process = ServerProcess(
+        tmp_path / "data", "--listen", f"127.0.0.1:{free_port()}", env=QUIET_CONTROLLERS
+    ).start()
     yield process
     if process.process is not None:
         process.stop()
