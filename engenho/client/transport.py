@@ -321,5 +321,7 @@ def _transport_error(method: str, url: httpx.URL, exc: httpx.TransportError) -> 
     where = f"{method} {url.copy_with(query=None)}"
     if isinstance(exc, httpx.TimeoutException):
         return ClientTimeoutError(f"{where}: timed out ({type(exc).__name__})")
-    detail = str(exc) or type(exc).__name__
+    # A peer that resets the connection (a refused client certificate under TLS 1.3, a
+    # server killed mid-request) surfaces as a bare ReadError/WriteError with no text.
+    detail = str(exc) or f"the server disconnected ({type(exc).__name__})"
     return TransportError(f"{where}: {detail}")
