@@ -12,11 +12,21 @@ import sys
 from collections.abc import Sequence
 
 from engenho import __version__
-from engenho.commands import audit, cluster_config, codegen, config, image, projections, server
+from engenho.commands import (
+    agent,
+    audit,
+    cluster_config,
+    codegen,
+    config,
+    image,
+    projections,
+    server,
+)
 
 __all__ = ["build_parser", "main"]
 
 _REGISTRARS = [
+    agent.register,
     audit.register,
     cluster_config.register,
     codegen.register,

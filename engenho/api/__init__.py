@@ -7,6 +7,7 @@ from engenho.api.app import build_app
 from engenho.api.auth import Authenticator
 from engenho.api.health import Check, Health, version_info
 from engenho.api.metrics import Metrics
+from engenho.api.proxying import NodeAgents
 from engenho.api.tls import ClientCertProtocol
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "ClientCertProtocol",
     "Health",
     "Metrics",
+    "NodeAgents",
     "build_app",
     "version_info",
 ]

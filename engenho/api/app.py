@@ -10,13 +10,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from engenho.api.auth import AuthenticationMiddleware, Authenticator
 from engenho.api.discovery import Discovery
 from engenho.api.health import Health
 from engenho.api.metrics import Metrics, MetricsMiddleware
 from engenho.api.openapi import OpenAPI
+from engenho.api.proxying import NodeAgents
 from engenho.api.resources import ResourceEndpoints, status_response
 from engenho.api.routing import NOT_FOUND_MESSAGE
 from engenho.registry import InternalError, MethodNotAllowedError, NotFoundError, Registry
@@ -51,9 +52,14 @@ def build_app(
     health: Health,
     server_address: str,
     shutdown: asyncio.Event,
+    node_agents: NodeAgents | None = None,
 ) -> tuple[Any, ResourceEndpoints]:
-    """The ASGI app and its resource endpoints (whose watcher counts feed the metrics)."""
-    resources = ResourceEndpoints(registry, catalogue, shutdown)
+    """The ASGI app and its resource endpoints (whose watcher counts feed the metrics).
+
+    ``node_agents`` reaches the node agents for pods/log and pods/exec (without credentials
+    for them, those requests fail with a Status saying so)."""
+    node_agents = node_agents or NodeAgents(registry, catalogue, shutdown)
+    resources = ResourceEndpoints(registry, catalogue, shutdown, node_agents)
     discovery = Discovery(catalogue, server_address)
     openapi = OpenAPI()
     routes = [
@@ -69,6 +75,9 @@ def build_app(
         Route("/apis/{group}", discovery.group),
         Route("/apis/{group}/{version}", discovery.group_resources),
         Route("/apis/{group}/{version}/{rest:path}", resources.grouped, methods=_VERBS),
+        WebSocketRoute(
+            "/api/v1/namespaces/{namespace}/pods/{name}/exec", node_agents.exec_websocket
+        ),
         Route("/openapi/v2", openapi.v2),
         Route("/openapi/v3", openapi.v3_index),
         Route("/openapi/v3/{path:path}", openapi.v3),

@@ -77,26 +77,28 @@ class AuthenticationMiddleware:
     authenticator: Authenticator
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):  # WebSockets: pods/exec
             await self.app(scope, receive, send)
             return
         try:
             actor = self.authenticator.authenticate(scope)
         except UnauthorizedError as exc:
-            await self._refuse(send, exc)
+            await self._refuse(scope, send, exc)
             return
         if actor is ANONYMOUS and not _public(scope["path"]):
-            await self._refuse(send, UnauthorizedError("Unauthorized"))
+            await self._refuse(scope, send, UnauthorizedError("Unauthorized"))
             return
         scope.setdefault("state", {})["identity"] = actor
         await self.app(scope, receive, send)
 
     @staticmethod
-    async def _refuse(send: Any, exc: UnauthorizedError) -> None:
+    async def _refuse(scope: Any, send: Any, exc: UnauthorizedError) -> None:
         body = orjson.dumps(exc.status())
+        # A WebSocket is refused with an HTTP response too (the ASGI denial extension).
+        prefix = "websocket." if scope["type"] == "websocket" else ""
         await send(
             {
-                "type": "http.response.start",
+                "type": prefix + "http.response.start",
                 "status": 401,
                 "headers": [
                     (b"content-type", b"application/json"),
@@ -104,4 +106,4 @@ class AuthenticationMiddleware:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": prefix + "http.response.body", "body": body})

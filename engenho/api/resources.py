@@ -18,7 +18,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from attrs import evolve
@@ -47,6 +47,9 @@ from engenho.registry import (
     WatchQuery,
 )
 from engenho.schema import Catalogue, ResourceType
+
+if TYPE_CHECKING:
+    from engenho.api.proxying import NodeAgents
 
 __all__ = ["JSON", "ResourceEndpoints", "json_response", "status_response"]
 
@@ -100,10 +103,17 @@ def _warning_headers(ctx: RequestContext) -> list[tuple[str, str]]:
 class ResourceEndpoints:
     """The handler of every ``/api/v1/...`` and ``/apis/{group}/{version}/...`` request."""
 
-    def __init__(self, registry: Registry, catalogue: Catalogue, shutdown: asyncio.Event) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        catalogue: Catalogue,
+        shutdown: asyncio.Event,
+        node_agents: NodeAgents | None = None,
+    ) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.shutdown = shutdown
+        self.node_agents = node_agents
         self.watchers: dict[str, int] = {}
 
     # ------------------------------------------------------------------ dispatch
@@ -507,7 +517,7 @@ class ResourceEndpoints:
         if sub == "binding" and method == "POST":
             return await self._bind(request, target, target.name)
         if sub in _NODE_AGENT_SUBRESOURCES:
-            return await self._node_agent_subresource(target)
+            return await self._node_agent_subresource(request, target)
         raise ServiceUnavailableError(f"{rt.plural}/{sub} is not served yet by this engenho server")
 
     async def _scale(self, request: Request, target: Target) -> Response:
@@ -552,8 +562,17 @@ class ResourceEndpoints:
             201,
         )
 
-    async def _node_agent_subresource(self, target: Target) -> Response:
-        """Answered by the node agent a pod runs on; without one, a clear Status."""
+    async def _node_agent_subresource(self, request: Request, target: Target) -> Response:
+        """Answered by the node agent a pod runs on (pods/log, pods/exec: see proxying.py);
+        the others, not served yet, with a clear Status."""
+        namespace, name = self._namespace(target), target.name or ""
+        if self.node_agents is not None and target.resource.plural == "pods":
+            if target.subresource == "log" and request.method == "GET":
+                return await self.node_agents.logs(request, namespace, name)
+            if target.subresource == "exec" and request.method in ("GET", "POST"):
+                return await self.node_agents.exec_without_upgrade(request, namespace, name)
+            if target.subresource in ("log", "exec"):
+                raise MethodNotAllowedError(_NOT_ALLOWED)
         stored = await self.registry.get(
             target.resource, self._namespace(target), target.name or ""
         )

@@ -20,19 +20,53 @@ __all__ = ["CLIENT_CERT_KEY", "ClientCertProtocol", "client_certificate"]
 CLIENT_CERT_KEY = "client_cert_der"
 
 
+def _with_certificate(app: Any, der: bytes) -> Any:
+    async def with_certificate(scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("extensions", {})["tls"] = {CLIENT_CERT_KEY: der}
+        await app(scope, receive, send)
+
+    return with_certificate
+
+
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return der or None
+
+
+_WEBSOCKET_CLASSES: dict[type, type] = {}
+
+
+def _websocket_class(base: type) -> type:
+    """uvicorn's WebSocket protocol, also handing the certificate to the app: an upgraded
+    connection (``pods/exec``) gets a new protocol object, which would lose it."""
+    known = _WEBSOCKET_CLASSES.get(base)
+    if known is None:
+
+        class WithCertificate(base):  # type: ignore[misc]
+            app: Any
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                der = _peer_certificate(transport)
+                if der is not None:
+                    self.app = _with_certificate(self.app, der)
+                super().connection_made(transport)
+
+        known = _WEBSOCKET_CLASSES[base] = WithCertificate
+    return known
+
+
 class ClientCertProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ws_protocol_class is not None:
+            self.ws_protocol_class = _websocket_class(self.ws_protocol_class)
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if der:
-            app = self.app
-
-            async def with_certificate(scope: Any, receive: Any, send: Any) -> None:
-                scope.setdefault("extensions", {})["tls"] = {CLIENT_CERT_KEY: der}
-                await app(scope, receive, send)
-
-            self.app = with_certificate
+        der = _peer_certificate(transport)
+        if der is not None:
+            self.app = _with_certificate(self.app, der)
 
     # A TLS close waits for the peer's close_notify, which an idle pooled client connection
     # never sends: uvicorn's graceful shutdown then sat out its whole timeout. At shutdown

@@ -261,7 +261,8 @@ class Capacity:
 @frozen
 class NodeAgentSection:
     node_name: str
-    runtime: Runtime = Runtime.FAKE
+    runtime: Runtime = Runtime.OCI
+    """The embedded node's runtime; oci gives way to fake, saying why, where crun cannot run."""
     capacity: Capacity = Capacity()
     host_path_allowlist: tuple[str, ...] = ()
     """Directories (and what is under them) pods may mount as hostPath; empty denies all."""

@@ -416,7 +416,9 @@ def _apply(pod: PodRecord, event: Event, effects: list[Effect]) -> PodRecord:
                 launching=False,
                 pull_backoff=record.pull_backoff.failed(at, policy, first_immediate=False),
             )
-            effects.append(Emit("Warning", "Failed", message, record.name))
+            # Upstream's startContainer records "Error: <reason>"; the image manager's own
+            # "Failed to pull image ..." event is the agent's to post (it knows the policy).
+            effects.append(Emit("Warning", "Failed", f"Error: {reason}", record.name))
         case CreateFailed(at=at, reason=reason, message=message):
             record = evolve(
                 record,

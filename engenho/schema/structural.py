@@ -27,6 +27,10 @@ __all__ = ["check_structure", "unknown_fields"]
 _Checker = Callable[[Any, Path, "str | int", list[c.Cause]], None]
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# Required fields that upstream accepts empty: the OpenAPI marks them required because Go
+# always writes them, and no validator checks them. The kubelet reports a container that has
+# not started yet with ``imageID: ""``.
+_EMPTY_ALLOWED = frozenset({("io.k8s.api.core.v1.ContainerStatus", "imageID")})
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _QUANTITY_DETAIL = (
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
@@ -58,6 +62,7 @@ class _Compiler:
         # int64) a type and range test. Everything else is a compiled checker function.
         fields: dict[str, _Checker | type | frozenset[str] | range] = {}
         required: list[str] = []
+        empty_allowed = {f for d, f in _EMPTY_ALLOWED if d == definition.name}
         wrong = _type_error("object")
 
         def check(value: Any, parent: Path, key: str | int, causes: list[c.Cause]) -> None:
@@ -85,7 +90,7 @@ class _Compiler:
             if required:
                 for name in required:
                     item = value.get(name)
-                    if item is None or item == "":
+                    if item is None or (item == "" and name not in empty_allowed):
                         causes.append(c.required(render((here, name))))
 
         # Registered before the fields compile, so a recursive schema would terminate.

@@ -29,7 +29,7 @@ class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 6443
     node_name: str = "engenho"
-    runtime: str = "fake"
+    runtime: str = "oci"
     database_url: str | None = None
     bookmark_interval: float = 60.0
     config: EngenhoConfig = Factory(prescribed_defaults)

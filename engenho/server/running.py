@@ -29,9 +29,11 @@ from engenho.api import (
     ClientCertProtocol,
     Health,
     Metrics,
+    NodeAgents,
     build_app,
 )
 from engenho.log import Actor, LogStore
+from engenho.node_agent.embedded import run_embedded_agent
 from engenho.pki import ensure_pki, write_kubeconfig
 from engenho.projections import Projections
 from engenho.reconcilers import ControllerManager
@@ -189,6 +191,7 @@ async def _listen(
         health=health,
         server_address=f"{options.host}:{options.port}",
         shutdown=shutdown,
+        node_agents=NodeAgents.from_pki(registry, CATALOGUE, shutdown, pki),
     )
     metrics.track(
         lambda: projections.applied_index, lambda: log.commit_index, lambda: resources.watchers
@@ -226,9 +229,33 @@ async def _listen(
     print(f"engenho is serving at {url}; export KUBECONFIG={data.kubeconfig}", flush=True)
     if ready is not None:
         ready.set()
-    await serving
+    node_agent = _start_node_agent(options, shutdown)
+    try:
+        await serving
+    finally:
+        if node_agent is not None:
+            shutdown.set()  # the agent stops (and closes its connections) on shutdown
+            await asyncio.gather(node_agent, return_exceptions=True)
     _log.info("stopped serving; closing the projections and the log")
     return 0
+
+
+def _start_node_agent(options: ServerOptions, shutdown: asyncio.Event) -> asyncio.Task[None] | None:
+    """This server's own node (unless ``--runtime none``), started once the API listens: a
+    client of the API with the admin kubeconfig just written, the configured runtime (oci
+    falls back to fake when crun cannot run here, saying why)."""
+    if options.runtime == "none":
+        return None
+    return asyncio.create_task(
+        run_embedded_agent(
+            options.data,
+            options.config,
+            options.runtime,
+            stop=shutdown,
+            labels={"node-role.kubernetes.io/control-plane": "true"},
+        ),
+        name="node agent",
+    )
 
 
 def run_server(options: ServerOptions) -> int:

@@ -40,7 +40,7 @@ def test_defaults_are_a_working_single_node() -> None:
     assert config.server.listen == ListenAddress("127.0.0.1", 6443)
     assert config.server.database_url is None
     assert config.node_agent.node_name == "node-1"
-    assert config.node_agent.runtime is Runtime.FAKE
+    assert config.node_agent.runtime is Runtime.OCI
     assert config.replication.control_plane_size == 1
     assert config.replication.peers == ()
     assert str(config.networking.service_cidr) == "10.96.0.0/12"

@@ -1,0 +1,150 @@
+"""The agent endpoint's TLS: its serving certificate, and the client certificate of a caller.
+
+The serving certificate is signed by the cluster CA (as k3s signs kubelet serving
+certificates), so the apiserver verifies the agent it proxies ``kubectl logs``/``exec`` to.
+It lives beside the agent's state (``DATA_DIR/node/pki/``) and is reissued when it no
+longer covers the node's addresses or nears its end, like the apiserver's own.
+
+Callers authenticate with a client certificate signed by the same CA (the apiserver's
+``kube-apiserver-kubelet-client``) or a bearer token. uvicorn does not put the peer
+certificate into the ASGI scope; :class:`PeerCertificateProtocol` does, for plain requests
+and for WebSocket upgrades (``exec``), as ``scope["extensions"]["tls"]["client_cert_der"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from engenho.pki.certificates import (
+    build_serving_certificate,
+    certificate_hosts,
+    certificate_pem,
+    is_issued_by,
+    key_matches,
+    key_pem,
+    load_certificate,
+    load_key,
+    needs_renewal,
+    parse_host,
+)
+from engenho.pki.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
+
+__all__ = [
+    "CLIENT_CERT_KEY",
+    "PeerCertificateProtocol",
+    "client_certificate",
+    "ensure_serving_certificate",
+    "server_ssl_context",
+]
+
+CLIENT_CERT_KEY = "client_cert_der"
+_CERT, _KEY = "agent.crt", "agent.key"
+
+
+def ensure_serving_certificate(
+    directory: Path, *, ca_cert_path: Path, ca_key_path: Path, hosts: Sequence[str]
+) -> tuple[Path, Path]:
+    """``(certificate, key)`` paths of a serving certificate for ``hosts`` signed by the CA at
+    ``ca_cert_path``/``ca_key_path``; kept while it still fits, reissued otherwise."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cert_path, key_path = directory / _CERT, directory / _KEY
+    wanted = {parse_host(host) for host in hosts}
+    ca_certificate = load_certificate(ca_cert_path.read_bytes())
+    now = datetime.now(UTC)
+    try:
+        current = load_certificate(cert_path.read_bytes())
+        current_key = load_key(key_path.read_bytes())
+    except (FileNotFoundError, ValueError):
+        pass
+    else:
+        if (
+            key_matches(current, current_key)
+            and is_issued_by(current, ca_certificate)
+            and not needs_renewal(current, now=now)
+            and wanted <= certificate_hosts(current)
+        ):
+            return cert_path, key_path
+    ca_key = load_key(ca_key_path.read_bytes())
+    certificate, key = build_serving_certificate(
+        ca_certificate, ca_key, hosts=sorted(wanted, key=str), now=now
+    )
+    write_atomically(key_path, key_pem(key), mode=PRIVATE_MODE)
+    write_atomically(cert_path, certificate_pem(certificate), mode=PUBLIC_MODE)
+    return cert_path, key_path
+
+
+def server_ssl_context(cert_path: Path, key_path: Path, ca_pem: bytes) -> ssl.SSLContext:
+    """Serve with the certificate; ask callers for a client certificate chaining to the
+    cluster CA without requiring one (token callers have none)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    context.load_verify_locations(cadata=ca_pem.decode("ascii"))
+    context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def client_certificate(scope: Any) -> bytes | None:
+    """The verified DER client certificate of the connection a request arrived on."""
+    tls = scope.get("extensions", {}).get("tls") or {}
+    der = tls.get(CLIENT_CERT_KEY)
+    return der if isinstance(der, bytes) else None
+
+
+def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return der or None
+
+
+def _attach(app: Any, der: bytes) -> Any:
+    async def with_certificate(scope: Any, receive: Any, send: Any) -> None:
+        scope.setdefault("extensions", {})["tls"] = {CLIENT_CERT_KEY: der}
+        await app(scope, receive, send)
+
+    return with_certificate
+
+
+_WEBSOCKET_CLASSES: dict[type, type] = {}
+
+
+def _websocket_class(base: type) -> type:
+    """``base`` (uvicorn's WebSocket protocol) that also hands the connection's certificate
+    to the app: an upgraded connection gets a new protocol object, which would lose it."""
+    known = _WEBSOCKET_CLASSES.get(base)
+    if known is not None:
+        return known
+
+    class WithCertificate(base):  # type: ignore[misc]
+        app: Any
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            der = _peer_certificate(transport)
+            if der is not None:
+                self.app = _attach(self.app, der)
+            super().connection_made(transport)
+
+    _WEBSOCKET_CLASSES[base] = WithCertificate
+    return WithCertificate
+
+
+class PeerCertificateProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, exposing the verified client certificate."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.ws_protocol_class is not None:
+            self.ws_protocol_class = _websocket_class(self.ws_protocol_class)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        der = _peer_certificate(transport)
+        if der is not None:
+            self.app = _attach(self.app, der)
