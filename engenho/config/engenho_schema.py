@@ -223,6 +223,38 @@ class SchedulerSection:
 
 
 @frozen
+class NodeLifecycleSection:
+    """kube-controller-manager's node lifecycle flags, with their defaults."""
+
+    node_monitor_grace_period_seconds: float = 40.0
+    """How long a Node may go without a heartbeat before it is Unknown (and tainted)."""
+    node_startup_grace_period_seconds: float = 60.0
+    node_monitor_period_seconds: float = 5.0
+    node_eviction_rate: float = 0.1
+    """Nodes per second whose pods are evicted, while the zone is healthy."""
+
+    def problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        _positive(
+            problems, "node_monitor_grace_period_seconds", self.node_monitor_grace_period_seconds
+        )
+        _positive(
+            problems, "node_startup_grace_period_seconds", self.node_startup_grace_period_seconds
+        )
+        _positive(problems, "node_monitor_period_seconds", self.node_monitor_period_seconds)
+        _positive(problems, "node_eviction_rate", self.node_eviction_rate)
+        if self.node_monitor_period_seconds >= self.node_monitor_grace_period_seconds:
+            problems.append(
+                Problem(
+                    "node_monitor_period_seconds",
+                    f"{self.node_monitor_period_seconds} must be less than "
+                    f"node_monitor_grace_period_seconds ({self.node_monitor_grace_period_seconds})",
+                )
+            )
+        return problems
+
+
+@frozen
 class ControllerSettings:
     enabled: bool
     workers: int
@@ -343,6 +375,7 @@ class EngenhoConfig:
     scheduler: SchedulerSection = SchedulerSection()
     networking: NetworkingSection = NetworkingSection()
     audit: AuditSection = AuditSection()
+    node_lifecycle: NodeLifecycleSection = NodeLifecycleSection()
 
     def controller_enabled(self, name: str) -> bool:
         """Whether the controller ``name`` runs; one the config does not know does not."""
@@ -359,6 +392,7 @@ class EngenhoConfig:
             "node_agent": self.node_agent,
             "networking": self.networking,
             "audit": self.audit,
+            "node_lifecycle": self.node_lifecycle,
         }
         for name, section in sections.items():
             problems.extend(p.under(name) for p in section.problems())

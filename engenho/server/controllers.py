@@ -40,7 +40,13 @@ from engenho.reconcilers.scheduling import (
 )
 from engenho.registry import Registry
 
-__all__ = ["BUILDERS", "Builder", "install_controllers", "scheduler_profiles"]
+__all__ = [
+    "BUILDERS",
+    "Builder",
+    "install_controllers",
+    "node_lifecycle_arguments",
+    "scheduler_profiles",
+]
 
 _log = logging.getLogger("engenho.server")
 
@@ -71,6 +77,16 @@ def scheduler_profiles(config: EngenhoConfig) -> list[SchedulerProfile]:
     bin_pack = config.scheduler.strategy is StrategyChoice.MOST_ALLOCATED
     strategy = bin_packing() if bin_pack else SchedulingStrategy()
     return [SchedulerProfile(name, strategy) for name in config.scheduler.profiles]
+
+
+def node_lifecycle_arguments(config: EngenhoConfig) -> dict[str, float]:
+    section = config.node_lifecycle
+    return {
+        "node_monitor_grace_period": section.node_monitor_grace_period_seconds,
+        "node_startup_grace_period": section.node_startup_grace_period_seconds,
+        "node_monitor_period": section.node_monitor_period_seconds,
+        "node_eviction_rate": section.node_eviction_rate,
+    }
 
 
 def install_controllers(

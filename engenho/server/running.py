@@ -42,7 +42,11 @@ from engenho.replication import SingleVoter
 from engenho.schema import CATALOGUE
 from engenho.server.bootstrap import bootstrap, ensure_kubernetes_service
 from engenho.server.collecting import CollectionPacer
-from engenho.server.controllers import install_controllers, scheduler_profiles
+from engenho.server.controllers import (
+    install_controllers,
+    node_lifecycle_arguments,
+    scheduler_profiles,
+)
 from engenho.server.options import ServerOptions
 
 __all__ = ["ADMIN", "run_server", "serve"]
@@ -151,6 +155,7 @@ async def _serve(
         arguments={
             "serviceaccount": {"ca_pem": pki.ca_pem.decode("ascii")},
             "scheduler": {"profiles": scheduler_profiles(options.config)},
+            "node-lifecycle": node_lifecycle_arguments(options.config),
         },
     )
     _log.info("controllers: %s", ", ".join(names))

@@ -4,6 +4,7 @@ rule refuses a file that breaks it with the field path and the file as its sourc
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -324,4 +325,30 @@ def test_every_problem_in_one_pass(tmp_path: Path) -> None:
         "controllers.job.workers",
         "replication.control_plane_size",
         "replication.control_plane_size",
+    ]
+
+
+def test_node_lifecycle_timings_reach_the_controller(tmp_path: Path) -> None:
+    from engenho.reconcilers.nodelifecycle import NodeLifecycleController
+    from engenho.server.controllers import node_lifecycle_arguments
+
+    defaults = node_lifecycle_arguments(prescribed_defaults(ENV, "h"))
+    assert defaults == {
+        "node_monitor_grace_period": 40.0,
+        "node_startup_grace_period": 60.0,
+        "node_monitor_period": 5.0,
+        "node_eviction_rate": 0.1,
+    }
+    # The controller takes each as a keyword: a renamed parameter fails here, not at start.
+    assert set(defaults) <= set(inspect.signature(NodeLifecycleController).parameters)
+    problems = problems_of(
+        tmp_path,
+        {"node_lifecycle": {"node_monitor_grace_period_seconds": 2, "node_eviction_rate": 0}},
+    )
+    assert [(path, message) for path, message, _ in problems] == [
+        ("node_lifecycle.node_eviction_rate", "0.0 must be greater than zero"),
+        (
+            "node_lifecycle.node_monitor_period_seconds",
+            "5.0 must be less than node_monitor_grace_period_seconds (2.0)",
+        ),
     ]

@@ -51,6 +51,7 @@ def test_surface() -> None:
         "NetworkPolicy",
         "NetworkingSection",
         "NodeAgentSection",
+        "NodeLifecycleSection",
         "PortRange",
         "Problem",
         "ProxyMode",
