@@ -67,6 +67,7 @@ from engenho.registry import (
     StatusError,
 )
 from engenho.schema import Catalogue
+from engenho.streams import until
 
 __all__ = [
     "ADDRESS_PREFERENCE",
@@ -479,24 +480,9 @@ async def _relay(client: WebSocket, agent: ClientConnection, shutdown: asyncio.E
 
 async def _until(chunks: AsyncIterator[bytes], shutdown: asyncio.Event) -> AsyncIterator[bytes]:
     """``chunks`` until the server starts shutting down (a followed log never ends)."""
-    stopping = asyncio.ensure_future(shutdown.wait())
     try:
-        while True:
-            step = asyncio.ensure_future(anext(chunks))
-            await asyncio.wait({step, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
-                return
-            try:
-                chunk = step.result()
-            except StopAsyncIteration:
-                return
-            except httpx.HTTPError as exc:
-                # The agent went away mid-stream: the client sees the stream end.
-                _log.info("log stream from the node agent ended: %s", exc)
-                return
+        async for chunk in until(chunks, shutdown):
             yield chunk
-    finally:
-        stopping.cancel()
+    except httpx.HTTPError as exc:
+        # The agent went away mid-stream: the client sees the stream end.
+        _log.info("log stream from the node agent ended: %s", exc)

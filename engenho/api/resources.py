@@ -47,6 +47,7 @@ from engenho.registry import (
     WatchQuery,
 )
 from engenho.schema import Catalogue, ResourceType
+from engenho.streams import until
 
 if TYPE_CHECKING:
     from engenho.api.proxying import NodeAgents
@@ -329,28 +330,9 @@ class ResourceEndpoints:
 
         return StreamingResponse(stream(), media_type=JSON)
 
-    async def _until_shutdown(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    def _until_shutdown(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
         """Forward ``events`` until the server starts shutting down."""
-        stop = asyncio.ensure_future(self.shutdown.wait())
-        iterator = aiter(events)
-        try:
-            while True:
-                step = asyncio.ensure_future(anext(iterator))
-                done, _ = await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if step not in done:
-                    step.cancel()
-                    await asyncio.gather(step, return_exceptions=True)
-                    return
-                try:
-                    yield step.result()
-                except StopAsyncIteration:
-                    return
-        finally:
-            stop.cancel()
-            await asyncio.gather(stop, return_exceptions=True)
-            closer = getattr(iterator, "aclose", None)
-            if closer is not None:
-                await closer()
+        return until(events, self.shutdown)
 
     # ------------------------------------------------------------------ writes
 

@@ -31,7 +31,7 @@ import hmac
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +57,7 @@ from engenho.node_agent.runtime import (
     ContainerStatus,
 )
 from engenho.pki import CertificateIdentityError, identity_from_certificate
+from engenho.streams import until
 
 __all__ = [
     "DEFAULT_PORT",
@@ -364,7 +365,7 @@ class _Endpoints:
 
         chunks = read_log(path, options, still_running=still_running)
         return StreamingResponse(
-            _until(chunks, self.stop),
+            until(chunks, self.stop),
             media_type="text/plain",
             background=BackgroundTask(chunks.aclose),  # type: ignore[attr-defined]
         )
@@ -440,26 +441,6 @@ class _Endpoints:
             return await self.runtime.exec(container_id, argv, **streams)
 
         await run_exec_session(websocket, protocol, options, run, stop=self.stop)
-
-
-async def _until(chunks: AsyncIterator[bytes], stop: asyncio.Event) -> AsyncIterator[bytes]:
-    """``chunks`` until the agent starts stopping (a followed log would never end)."""
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        while True:
-            step = asyncio.ensure_future(anext(chunks))
-            await asyncio.wait({step, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
-                return
-            try:
-                yield step.result()
-            except StopAsyncIteration:
-                return
-    finally:
-        stopping.cancel()
 
 
 def build_agent_app(
