@@ -494,6 +494,7 @@ class NodeLifecycleController(Controller):
         pods = self.pods.by_index(_BY_NODE, key) if taints else []
         # A pod deleted a moment ago may still look alive in the cache: not twice.
         evicted = self._evicted.pop(key, set()) & {pod.uid for pod in pods}
+        due_now: list[StoredObject] = []
         for pod in pods:
             if pod.object.get("metadata", {}).get("deletionTimestamp") or pod.uid in evicted:
                 continue
@@ -506,12 +507,20 @@ class NodeLifecycleController(Controller):
             pod_key = object_key(pod)
             if due <= now:
                 scheduled.discard(pod_key)
-                await self._evict_pod(pod, now)
-                evicted.add(pod.uid)
+                due_now.append(pod)
                 continue
             pending.add(pod_key)
             wait = (due - now).total_seconds()
             soonest = wait if soonest is None else min(soonest, wait)
+        # All at once, as upstream's taint manager (a worker per due pod): the writes share
+        # the log's group commits, rather than a node's pods going one fsync at a time while
+        # every other node waits for this controller's single worker. A failure does not cut
+        # the others short; it is raised once they are done and remembered (a retry).
+        outcomes = await asyncio.gather(
+            *(self._evict_pod(pod, now) for pod in due_now), return_exceptions=True
+        )
+        evicted.update(p.uid for p, o in zip(due_now, outcomes, strict=True) if o is None)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
         for pod_key in sorted(scheduled - pending):
             namespace, _, name = pod_key.partition("/")
             cancelled = self.pods.get(namespace, name)
@@ -526,6 +535,8 @@ class NodeLifecycleController(Controller):
             self._scheduled[key] = pending
         if evicted:
             self._evicted[key] = evicted
+        if failures:
+            raise failures[0]
         return soonest
 
     async def _evict_pod(self, pod: StoredObject, now: datetime) -> None:
