@@ -53,7 +53,7 @@ from websockets.typing import Subprotocol
 
 from engenho.api.resources import status_response
 from engenho.node_agent.logs import parse_timestamp
-from engenho.node_agent.serving import UPGRADE_REQUIRED
+from engenho.node_agent.serving import UPGRADE_REQUIRED, parse_bool
 from engenho.pki import ClusterPKI, issue_client_certificate
 from engenho.pki.certificates import is_issued_by, load_certificate, needs_renewal
 from engenho.pki.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
@@ -120,12 +120,6 @@ def _usable(cert_path: Path, key_path: Path, pki: ClusterPKI) -> bool:
         and is_issued_by(certificate, ca)
         and not needs_renewal(certificate, now=datetime.now(UTC))
     )
-
-
-def _parse_bool(value: str | None) -> bool:
-    """apimachinery's query booleans: absent, ``false`` and ``0`` are false; anything else
-    (``true``, ``1``, even empty) is true."""
-    return value is not None and value.lower() not in ("false", "0")
 
 
 def _parse_int(params: QueryParams, name: str) -> int | None:
@@ -298,7 +292,7 @@ class NodeAgents:
         query: list[tuple[str, str]] = [
             (flag, "1")
             for flag in ("stdin", "stdout", "stderr", "tty")
-            if _parse_bool(params.get(flag))
+            if parse_bool(params.get(flag))
         ]
         query += [("command", part) for part in params.getlist("command")]
         path = "/".join(quote(part, safe="") for part in (namespace, name, container))
@@ -397,7 +391,7 @@ def _log_query(params: QueryParams, name: str) -> tuple[list[tuple[str, str]], b
     query: list[tuple[str, str]] = [
         (flag, "true")
         for flag in ("follow", "previous", "timestamps")
-        if _parse_bool(params.get(flag))
+        if parse_bool(params.get(flag))
     ]
     if since_seconds is not None:
         query.append(("sinceSeconds", str(since_seconds)))
@@ -409,7 +403,7 @@ def _log_query(params: QueryParams, name: str) -> tuple[list[tuple[str, str]], b
         query.append(("limitBytes", str(limit)))
     if stream is not None:
         query.append(("stream", stream))
-    return query, _parse_bool(params.get("insecureSkipTLSVerifyBackend"))
+    return query, parse_bool(params.get("insecureSkipTLSVerifyBackend"))
 
 
 def _invalid(field: str, value: int, detail: str) -> StatusCause:
