@@ -8,6 +8,7 @@ from engenho.api.auth import Authenticator
 from engenho.api.health import Check, Health, version_info
 from engenho.api.metrics import Metrics
 from engenho.api.proxying import NodeAgents
+from engenho.api.service_accounts import ServiceAccountAuthenticator
 from engenho.api.tls import ClientCertProtocol
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Health",
     "Metrics",
     "NodeAgents",
+    "ServiceAccountAuthenticator",
     "build_app",
     "version_info",
 ]

@@ -20,6 +20,8 @@ from engenho.api.openapi import OpenAPI
 from engenho.api.proxying import NodeAgents
 from engenho.api.resources import ResourceEndpoints, status_response
 from engenho.api.routing import NOT_FOUND_MESSAGE
+from engenho.api.tokens import TokenRequests
+from engenho.pki import ServiceAccountTokens
 from engenho.registry import InternalError, MethodNotAllowedError, NotFoundError, Registry
 from engenho.schema import Catalogue
 
@@ -53,13 +55,20 @@ def build_app(
     server_address: str,
     shutdown: asyncio.Event,
     node_agents: NodeAgents | None = None,
+    service_account_tokens: ServiceAccountTokens | None = None,
 ) -> tuple[Any, ResourceEndpoints]:
     """The ASGI app and its resource endpoints (whose watcher counts feed the metrics).
 
     ``node_agents`` reaches the node agents for pods/log and pods/exec (without credentials
-    for them, those requests fail with a Status saying so)."""
+    for them, those requests fail with a Status saying so); ``service_account_tokens`` issues
+    the tokens of serviceaccounts/token (without it, TokenRequests are refused with 503)."""
     node_agents = node_agents or NodeAgents(registry, catalogue, shutdown)
-    resources = ResourceEndpoints(registry, catalogue, shutdown, node_agents)
+    token_requests = (
+        TokenRequests(registry, service_account_tokens)
+        if service_account_tokens is not None
+        else None
+    )
+    resources = ResourceEndpoints(registry, catalogue, shutdown, node_agents, token_requests)
     discovery = Discovery(catalogue, server_address)
     openapi = OpenAPI()
     routes = [

@@ -1,9 +1,10 @@
 """Authentication: who is asking (seed notes §3.7).
 
 In order, the first that applies wins: a TLS client certificate signed by the cluster CA
-(CN is the user, each O a group); a bearer token engenho issued (the admin's); otherwise
-anonymous. A bearer token that is not recognised is a 401. Anonymous requests are refused
-(401) everywhere except the health and version endpoints.
+(CN is the user, each O a group); a bearer token engenho issued (the admin's); a bearer JWT of
+a service account (``service_accounts.py``); otherwise anonymous. A bearer token that is not
+recognised is a 401. Anonymous requests are refused (401) everywhere except the health and
+version endpoints.
 
 Every authenticated identity is also in ``system:authenticated``. Authorization (RBAC) is not
 enforced yet: every authenticated identity may do everything.
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 from attrs import frozen
 
+from engenho.api.service_accounts import ServiceAccountAuthenticator, looks_like_jwt
 from engenho.api.tls import client_certificate
 from engenho.log import Actor
 from engenho.pki import identity_from_certificate
@@ -31,8 +33,16 @@ _AUTHENTICATED = "system:authenticated"
 
 
 class Authenticator:
-    def __init__(self, tokens: Mapping[str, Actor]) -> None:
+    """``tokens``: the static bearer tokens and whom each stands for; ``service_accounts``:
+    the verifier of service account JWTs (without one, only static tokens authenticate)."""
+
+    def __init__(
+        self,
+        tokens: Mapping[str, Actor],
+        service_accounts: ServiceAccountAuthenticator | None = None,
+    ) -> None:
         self._tokens = dict(tokens)
+        self._service_accounts = service_accounts
 
     def _by_token(self, token: str) -> Actor | None:
         for known, actor in self._tokens.items():
@@ -40,7 +50,7 @@ class Authenticator:
                 return actor
         return None
 
-    def authenticate(self, scope: Any) -> Actor:
+    async def authenticate(self, scope: Any) -> Actor:
         der = client_certificate(scope)
         if der is not None:
             user, groups = identity_from_certificate(der)
@@ -52,7 +62,12 @@ class Authenticator:
                 break
         if authorization:
             scheme, _, token = authorization.partition(" ")
-            actor = self._by_token(token.strip()) if scheme.lower() == "bearer" else None
+            token = token.strip()
+            actor = self._by_token(token) if scheme.lower() == "bearer" else None
+            if actor is None and scheme.lower() == "bearer" and looks_like_jwt(token):
+                # Only after the static tokens: the admin's path costs what it did.
+                accounts = self._service_accounts
+                actor = await accounts.authenticate(token) if accounts is not None else None
             if actor is None:
                 raise UnauthorizedError("Unauthorized")
             return Actor(actor.user, (*actor.groups, _AUTHENTICATED))
@@ -81,7 +96,7 @@ class AuthenticationMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            actor = self.authenticator.authenticate(scope)
+            actor = await self.authenticator.authenticate(scope)
         except UnauthorizedError as exc:
             await self._refuse(scope, send, exc)
             return

@@ -8,8 +8,8 @@
 | PATCH | — | patch |
 | DELETE | deletecollection | delete |
 
-Subresources (``status`` now; ``scale``, ``log``, ``binding``... as the node agent and
-controllers arrive) route through the same parser. Every refusal is a ``metav1.Status``.
+Subresources (``status``, ``scale``, ``binding``, ``token``; ``log`` and ``exec`` through the
+node agents) route through the same parser. Every refusal is a ``metav1.Status``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from engenho.streams import until
 
 if TYPE_CHECKING:
     from engenho.api.proxying import NodeAgents
+    from engenho.api.tokens import TokenRequests
 
 __all__ = ["JSON", "ResourceEndpoints", "json_response", "status_response"]
 
@@ -110,11 +111,13 @@ class ResourceEndpoints:
         catalogue: Catalogue,
         shutdown: asyncio.Event,
         node_agents: NodeAgents | None = None,
+        token_requests: TokenRequests | None = None,
     ) -> None:
         self.registry = registry
         self.catalogue = catalogue
         self.shutdown = shutdown
         self.node_agents = node_agents
+        self.token_requests = token_requests
         self.watchers: dict[str, int] = {}
 
     # ------------------------------------------------------------------ dispatch
@@ -498,6 +501,14 @@ class ResourceEndpoints:
             return await self._scale(request, target)
         if sub == "binding" and method == "POST":
             return await self._bind(request, target, target.name)
+        if sub == "token" and rt.plural == "serviceaccounts" and self.token_requests is not None:
+            if method != "POST":
+                raise MethodNotAllowedError(_NOT_ALLOWED)
+            body, now = await self._body(request), datetime.now(UTC)
+            answer = await self.token_requests.create(
+                self._namespace(target), target.name or "", body, now
+            )
+            return json_response(answer, 201)  # nothing stored: the log is untouched
         if sub in _NODE_AGENT_SUBRESOURCES:
             return await self._node_agent_subresource(request, target)
         raise ServiceUnavailableError(f"{rt.plural}/{sub} is not served yet by this engenho server")

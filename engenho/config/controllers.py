@@ -44,6 +44,7 @@ CONTROLLERS: tuple[ControllerSpec, ...] = (
     # bindings in flight, each waiting for its fsync.
     ControllerSpec("scheduler", workers=64),
     ControllerSpec("serviceaccount", workers=5),
+    ControllerSpec("serviceaccount-token", workers=5),
     ControllerSpec("statefulset", workers=5),
     ControllerSpec("ttl-after-finished", workers=5),
 )

@@ -1,5 +1,5 @@
-"""The cluster's certificates, admin credentials and kubeconfig files (DESIGN.md, "Data
-directory": ``DATA_DIR/pki/`` and ``DATA_DIR/kubeconfig``).
+"""The cluster's certificates, admin credentials, service account signing key and kubeconfig
+files (DESIGN.md, "Data directory": ``DATA_DIR/pki/`` and ``DATA_DIR/kubeconfig``).
 
 Nothing here imports any other part of engenho.
 """
@@ -18,14 +18,27 @@ from engenho.pki.errors import (
     InvalidHostError,
     KubeconfigError,
     PKIError,
+    ServiceAccountTokenError,
 )
 from engenho.pki.identity import identity_from_certificate
 from engenho.pki.kubeconfig import Kubeconfig, build_kubeconfig, write_kubeconfig
+from engenho.pki.service_accounts import (
+    DEFAULT_ISSUER,
+    LEGACY_ISSUER,
+    BoundObject,
+    ServiceAccountKey,
+    ServiceAccountTokens,
+    TokenClaims,
+    ensure_service_account_key,
+)
 
 __all__ = [
     "ADMIN_GROUPS",
     "ADMIN_USER",
     "DEFAULT_HOSTS",
+    "DEFAULT_ISSUER",
+    "LEGACY_ISSUER",
+    "BoundObject",
     "CertificateIdentityError",
     "ClusterPKI",
     "CorruptPKIError",
@@ -33,8 +46,13 @@ __all__ = [
     "Kubeconfig",
     "KubeconfigError",
     "PKIError",
+    "ServiceAccountKey",
+    "ServiceAccountTokenError",
+    "ServiceAccountTokens",
+    "TokenClaims",
     "build_kubeconfig",
     "ensure_pki",
+    "ensure_service_account_key",
     "identity_from_certificate",
     "issue_client_certificate",
     "write_kubeconfig",

@@ -6,9 +6,11 @@
     ├── CorruptPKIError           the CA under pki/ exists but cannot be used; nothing replaced
     ├── InvalidHostError          a serving host is neither an IP address nor a DNS name
     ├── CertificateIdentityError  a client certificate names no user
-    └── KubeconfigError           a kubeconfig user has no usable credential
+    ├── KubeconfigError           a kubeconfig user has no usable credential
+    └── ServiceAccountTokenError  a bearer token is not a valid service account token of ours
 
-The last three are also ``ValueError``: the caller passed a bad value.
+``InvalidHostError``, ``CertificateIdentityError`` and ``KubeconfigError`` are also
+``ValueError``: the caller passed a bad value.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "InvalidHostError",
     "KubeconfigError",
     "PKIError",
+    "ServiceAccountTokenError",
 ]
 
 
@@ -54,3 +57,9 @@ class CertificateIdentityError(PKIError, ValueError):
 class KubeconfigError(PKIError, ValueError):
     """Raised by ``write_kubeconfig`` when the user has neither a token nor a complete client
     certificate and key pair."""
+
+
+class ServiceAccountTokenError(PKIError):
+    """Raised by ``ServiceAccountTokens.verify`` for a token this key did not sign, of another
+    issuer, expired or not yet valid, for none of the API's audiences, or with malformed
+    claims; the message says which (for logs: clients are only ever told ``Unauthorized``)."""

@@ -18,6 +18,7 @@ from engenho.reconcilers.nodelifecycle import NodeLifecycleController
 from engenho.reconcilers.queue import WorkQueue
 from engenho.reconcilers.replicasets import ReplicaSetController
 from engenho.reconcilers.serviceaccounts import ServiceAccountController
+from engenho.reconcilers.serviceaccounttokens import ServiceAccountTokenController
 from engenho.reconcilers.statefulsets import StatefulSetController
 from engenho.reconcilers.ttlafterfinished import TTLAfterFinishedController
 
@@ -41,6 +42,7 @@ __all__ = [
     "ReplicaSetController",
     "Requeue",
     "ServiceAccountController",
+    "ServiceAccountTokenController",
     "Source",
     "StatefulSetController",
     "TTLAfterFinishedController",

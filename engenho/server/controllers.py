@@ -29,6 +29,7 @@ from engenho.reconcilers import (
     NodeLifecycleController,
     ReplicaSetController,
     ServiceAccountController,
+    ServiceAccountTokenController,
     StatefulSetController,
     TTLAfterFinishedController,
 )
@@ -68,6 +69,7 @@ BUILDERS: Mapping[str, Builder] = {
     "endpoints": EndpointsController,
     "endpointslice": EndpointSliceController,
     "serviceaccount": ServiceAccountController,
+    "serviceaccount-token": ServiceAccountTokenController,
     "scheduler": Scheduler,
 }
 

@@ -1,7 +1,8 @@
 """``engenho server``: open the log and projections, serve the API, shut down cleanly.
 
-Start: PKI (CA, serving certificate, admin credentials) → log → single-voter proposer →
-projections (migrated, caught up) → registry → boot-time objects → kubeconfig → HTTPS.
+Start: PKI (CA, serving certificate, admin credentials, service account signing key) → log →
+single-voter proposer → projections (migrated, caught up) → registry → boot-time objects →
+kubeconfig → HTTPS.
 
 SIGTERM or SIGINT: stop accepting connections, end watch streams, let in-flight requests
 finish (writes are acknowledged only once durable and applied), then close the projections and
@@ -30,11 +31,17 @@ from engenho.api import (
     Health,
     Metrics,
     NodeAgents,
+    ServiceAccountAuthenticator,
     build_app,
 )
 from engenho.log import Actor, LogStore
 from engenho.node_agent.embedded import run_embedded_agent
-from engenho.pki import ensure_pki, write_kubeconfig
+from engenho.pki import (
+    ServiceAccountTokens,
+    ensure_pki,
+    ensure_service_account_key,
+    write_kubeconfig,
+)
 from engenho.projections import Projections
 from engenho.reconcilers import ControllerManager
 from engenho.registry import Registry
@@ -115,12 +122,13 @@ async def serve(options: ServerOptions, *, ready: asyncio.Event | None = None) -
     wildcard = {"0.0.0.0", "::"}  # noqa: S104 - names, not a bind
     hosts = sorted({options.host, "localhost", "127.0.0.1", options.node_name} - wildcard)
     pki = await asyncio.to_thread(ensure_pki, data.pki, hosts=hosts)
+    accounts = ServiceAccountTokens(await asyncio.to_thread(ensure_service_account_key, data.pki))
     log = await LogStore.open(data.log)
     try:
         voter = SingleVoter(log)
         projections = await Projections.open(options.projections_url, log)
         try:
-            return await _serve(options, pki, log, voter, projections, ready)
+            return await _serve(options, pki, accounts, log, voter, projections, ready)
         finally:
             await projections.close()
     finally:
@@ -130,6 +138,7 @@ async def serve(options: ServerOptions, *, ready: asyncio.Event | None = None) -
 async def _serve(
     options: ServerOptions,
     pki: Any,
+    accounts: ServiceAccountTokens,
     log: LogStore,
     voter: SingleVoter,
     projections: Projections,
@@ -154,6 +163,7 @@ async def _serve(
         options.config,
         arguments={
             "serviceaccount": {"ca_pem": pki.ca_pem.decode("ascii")},
+            "serviceaccount-token": {"tokens": accounts, "ca_pem": pki.ca_pem.decode("ascii")},
             "scheduler": {"profiles": scheduler_profiles(options.config)},
             "node-lifecycle": node_lifecycle_arguments(options.config),
         },
@@ -163,7 +173,7 @@ async def _serve(
     pacer = CollectionPacer()
     pacer.start()
     try:
-        return await _listen(options, pki, log, projections, registry, ready)
+        return await _listen(options, pki, accounts, log, projections, registry, ready)
     finally:
         await pacer.stop()
         await controllers.stop()
@@ -172,6 +182,7 @@ async def _serve(
 async def _listen(
     options: ServerOptions,
     pki: Any,
+    accounts: ServiceAccountTokens,
     log: LogStore,
     projections: Projections,
     registry: Registry,
@@ -191,12 +202,15 @@ async def _listen(
     app, resources = build_app(
         registry=registry,
         catalogue=CATALOGUE,
-        authenticator=Authenticator({pki.admin_token: ADMIN}),
+        authenticator=Authenticator(
+            {pki.admin_token: ADMIN}, ServiceAccountAuthenticator(accounts, registry)
+        ),
         metrics=metrics,
         health=health,
         server_address=f"{options.host}:{options.port}",
         shutdown=shutdown,
         node_agents=NodeAgents.from_pki(registry, CATALOGUE, shutdown, pki),
+        service_account_tokens=accounts,
     )
     metrics.track(
         lambda: projections.applied_index, lambda: log.commit_index, lambda: resources.watchers

@@ -323,7 +323,9 @@ async def test_volume_failures_are_failed_mount_events(
         {"name": "token", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}},
         {"name": "cm", "configMap": {"name": "absent"}},
     ]
-    await client.create(pod_manifest("mounts", node.name, volumes=volumes), namespace=namespace)
+    # A service account that does not exist: the apiserver refuses its TokenRequest.
+    manifest = pod_manifest("mounts", node.name, volumes=volumes, serviceAccountName="nobody")
+    await client.create(manifest, namespace=namespace)
 
     async def failures() -> dict:
         found = {
@@ -338,6 +340,7 @@ async def test_volume_failures_are_failed_mount_events(
     assert "not under an allowed directory" in found["etc"]
     assert found["cm"] == 'MountVolume.SetUp failed for volume "cm" : configmap "absent" not found'
     assert "failed to fetch token: " in found["token"]
+    assert 'serviceaccounts "nobody" not found' in found["token"]
     assert (allowed / "made").is_dir(), "an allowed DirectoryOrCreate is made"
 
     async def reported() -> dict | None:
