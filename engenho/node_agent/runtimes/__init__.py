@@ -1,6 +1,7 @@
 """Container runtimes behind ``engenho.node_agent.runtime.ContainerRuntime``: ``fake``
-(timetables, no processes) and ``oci`` (crun). Import them from their modules
-(``runtimes.fake``, ``runtimes.oci``): this package stays empty so that the OCI runtime's
-monitor process, which lives here, starts without importing the rest."""
+(timetables, no processes), ``oci`` (crun) and ``wasm`` (wasmtime), the last two built on
+``shim_runtime``. Import them from their modules (``runtimes.fake``, ``runtimes.oci``,
+``runtimes.wasm``): this package stays empty so that the shim processes, which live here
+(``oci_shim``, ``wasm_shim``), start without importing the rest."""
 
 __all__: list[str] = []

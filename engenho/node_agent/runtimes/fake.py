@@ -42,7 +42,6 @@ from engenho.node_agent.runtime import (
     ByteSink,
     ContainerConfig,
     ContainerEvent,
-    ContainerNotFoundError,
     ContainerState,
     ContainerStateError,
     ContainerStatus,
@@ -58,10 +57,10 @@ from engenho.node_agent.runtime import (
     SandboxStatus,
     StartContainerError,
     TerminalSize,
-    exit_reason,
     invalid_image_name,
     missing_image,
 )
+from engenho.node_agent.runtimes.container_record import ContainerRecord, find_container
 
 __all__ = ["ANNOTATION_PREFIX", "FakeRuntime", "Timetable", "parse_duration"]
 
@@ -170,23 +169,9 @@ class _Sandbox:
         self.containers: set[str] = set()
 
 
-class _Container:
-    __slots__ = (
-        "config",
-        "created_at",
-        "exit_code",
-        "exited",
-        "finished_at",
-        "id",
-        "image_ref",
-        "message",
-        "reason",
-        "sandbox",
-        "started_at",
-        "state",
-        "timer",
-        "timetable",
-    )
+class _Container(ContainerRecord):
+    runtime = "fake"
+    __slots__ = ("sandbox", "timer", "timetable")
 
     def __init__(
         self,
@@ -197,20 +182,10 @@ class _Container:
         image_ref: str,
         created_at: datetime,
     ) -> None:
-        self.id = container_id
+        super().__init__(container_id, sandbox.id, config, image_ref, created_at)
         self.sandbox = sandbox
-        self.config = config
         self.timetable = timetable
-        self.image_ref = image_ref
-        self.created_at = created_at
-        self.state = ContainerState.CREATED
-        self.started_at: datetime | None = None
-        self.finished_at: datetime | None = None
-        self.exit_code: int | None = None
-        self.reason = ""
-        self.message = ""
         self.timer: asyncio.TimerHandle | None = None
-        self.exited: asyncio.Event | None = None
 
 
 class FakeRuntime:
@@ -349,14 +324,11 @@ class FakeRuntime:
         self._containers[container.id] = container
         sandbox.containers.add(container.id)
         self._publish(container)
-        return self._status(container)
+        return container.status()
 
     async def start_container(self, container_id: str) -> ContainerStatus:
         container = self._container(container_id)
-        if container.state is not ContainerState.CREATED:
-            raise ContainerStateError(
-                f"container {container_id} is {container.state.value}, not created"
-            )
+        container.require_created()
         timetable = container.timetable
         if timetable.start_delay > 0:
             await asyncio.sleep(timetable.start_delay)
@@ -376,15 +348,15 @@ class FakeRuntime:
                 timetable.run_for, self._exit, container, code, "", "", timetable.oom
             )
         self._publish(container)
-        return self._status(container)
+        return container.status()
 
     async def stop_container(self, container_id: str, grace_period: float) -> ContainerStatus:
         container = self._container(container_id)
         if container.state is ContainerState.CREATED:
             self._exit(container, 0, reason="", message="stopped before it started")
-            return self._status(container)
+            return container.status()
         if container.state is not ContainerState.RUNNING:
-            return self._status(container)
+            return container.status()
         timetable = container.timetable
         loop = asyncio.get_running_loop()
         if container.timer is not None:
@@ -408,23 +380,20 @@ class FakeRuntime:
             self._exit(container, _SIGKILL_EXIT)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._status(self._container(container_id))
+        return self._container(container_id).status()
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
         if sandbox_id is None:
-            return [self._status(c) for c in self._containers.values()]
+            return [c.status() for c in self._containers.values()]
         sandbox = self._sandboxes.get(sandbox_id)
         if sandbox is None:
             return []
-        return [self._status(self._containers[c]) for c in sandbox.containers]
+        return [self._containers[c].status() for c in sandbox.containers]
 
     async def wait_container(self, container_id: str) -> ContainerStatus:
         container = self._container(container_id)
-        if container.state is not ContainerState.EXITED:
-            if container.exited is None:
-                container.exited = asyncio.Event()
-            await container.exited.wait()
-        return self._status(container)
+        await container.wait_exited()
+        return container.status()
 
     async def exec(
         self,
@@ -452,10 +421,7 @@ class FakeRuntime:
     # -- internals ------------------------------------------------------------------------
 
     def _container(self, container_id: str) -> _Container:
-        container = self._containers.get(container_id)
-        if container is None:
-            raise ContainerNotFoundError(f"container {container_id!r} not found")
-        return container
+        return find_container(self._containers, container_id)
 
     def _exit(
         self,
@@ -470,13 +436,7 @@ class FakeRuntime:
         if container.timer is not None:
             container.timer.cancel()
             container.timer = None
-        container.state = ContainerState.EXITED
-        container.exit_code = code
-        container.reason = reason or exit_reason(code, oom_killed=oom)
-        container.message = message
-        container.finished_at = self._clock()
-        if container.exited is not None:
-            container.exited.set()
+        container.finish(code, self._clock(), reason=reason, message=message, oom_killed=oom)
         self._publish(container)
 
     def _log(self, container: _Container, line: str) -> None:
@@ -491,32 +451,7 @@ class FakeRuntime:
             writer.close()
 
     def _publish(self, container: _Container) -> None:
-        self._hub.publish(
-            ContainerEvent(container.id, container.sandbox.id, container.state, self._clock())
-        )
-
-    def _status(self, container: _Container) -> ContainerStatus:
-        return ContainerStatus(
-            id=container.id,
-            sandbox_id=container.sandbox.id,
-            runtime="fake",
-            name=container.config.name,
-            attempt=container.config.attempt,
-            state=container.state,
-            image=container.config.image,
-            image_ref=container.image_ref,
-            created_at=container.created_at,
-            log_path=container.config.log_path,
-            started_at=container.started_at,
-            finished_at=container.finished_at,
-            exit_code=container.exit_code,
-            reason=container.reason,
-            message=container.message,
-            pid=None,
-            labels=container.config.labels,
-            annotations=container.config.annotations,
-            unenforced=(),
-        )
+        self._hub.publish(container.event(self._clock()))
 
 
 def _image_info(ref: Reference) -> ImageInfo:

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from pathlib import Path
 
 from engenho.node_agent.runtime import NetworkMode
 from engenho.node_agent.runtimes import oci_network
 from engenho.node_agent.runtimes.oci_host import read_text, run_command, unmount
-from engenho.node_agent.runtimes.oci_records import SandboxRecord
+from engenho.node_agent.runtimes.stored_records import SandboxRecord
 
-__all__ = ["HOSTS_HEADER", "make_namespaces", "release_sandbox", "write_sandbox_files"]
+__all__ = ["HOSTS_HEADER", "make_namespaces", "release_namespaces", "write_sandbox_files"]
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +119,10 @@ async def write_sandbox_files(sandbox: SandboxRecord) -> None:
     (sandbox.directory / "hostname").write_text(config.hostname + "\n")
 
 
-async def release_sandbox(sandbox: SandboxRecord) -> None:
-    """Undo a sandbox (its containers must be gone): the veth pair, the namespaces, the
-    runtime's directory and the pod's directory."""
+async def release_namespaces(sandbox: SandboxRecord) -> None:
+    """Undo a sandbox's namespaces (its containers must be gone): the veth pair and the
+    namespace mounts, so that its directory can be removed."""
     if "network" in sandbox.namespaces or sandbox.network_mode is NetworkMode.POD:
         await oci_network.detach_pod(sandbox.id)
     for kind in _KINDS:
         await unmount(sandbox.directory / "ns" / kind)
-    await asyncio.to_thread(shutil.rmtree, sandbox.directory, True)
-    if sandbox.config.directory is not None:
-        await asyncio.to_thread(shutil.rmtree, sandbox.config.directory, True)

@@ -17,7 +17,8 @@ starts a session), so it outlives an agent restart, and it:
 
 Its files in DIR: ``shim.json`` (what to run, written by the agent), ``state.json`` (its own
 pid and start time, the container's pid and start time), ``exit.json``, ``shim.log``. It
-imports only the standard library and the log writer, to start fast.
+imports only the standard library, the log writer and ``shim_process`` (what it shares with
+the wasm shim), to start fast.
 """
 
 from __future__ import annotations
@@ -34,41 +35,26 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from engenho.node_agent.logs import STDERR, STDOUT, CriLogWriter
+from engenho.node_agent.runtimes.shim_process import (
+    announce_start,
+    detach,
+    directory_argument,
+    fail_start,
+    open_log,
+    write_json,
+)
 
-__all__ = ["main", "process_start_ticks"]
+__all__ = ["MODULE", "main"]
+
+MODULE = "engenho.node_agent.runtimes.oci_shim"
 
 _PR_SET_CHILD_SUBREAPER = 36
 _CLONE_NEWNS = 0x00020000
 _MS_REC = 0x4000
 _MS_PRIVATE = 1 << 18
 _MNT_DETACH = 2
-_START_ERROR_EXIT = 128
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``: tells a process from a later one with the same pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ")".
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w") as stream:
-        json.dump(document, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
 
 
 class _Output:
@@ -82,18 +68,20 @@ class _Output:
         self.held: list[tuple[str, bytes]] = []
 
     def feed(self, stream: str, data: bytes) -> None:
+        # Written under the lock, as ``start`` flushes: a pump must not get ahead of output
+        # still held back (the log would have the container's last line before its first).
         with self.lock:
             if not self.started:
                 self.held.append((stream, data))
                 return
-        self.writer.write(stream, data)
+            self.writer.write(stream, data)
 
     def start(self) -> None:
         with self.lock:
             self.started = True
-            held, self.held = self.held, []
-        for stream, data in held:
-            self.writer.write(stream, data)
+            for stream, data in self.held:
+                self.writer.write(stream, data)
+            self.held = []
 
     def held_text(self) -> str:
         with self.lock:
@@ -151,7 +139,7 @@ def _oom_killed(files: list[str]) -> bool:
     return False
 
 
-def run(directory: Path, report: int) -> int:
+def run(directory: Path, channel: int) -> int:
     spec = json.loads((directory / "shim.json").read_text())
     crun: list[str] = spec["crun"]
     container_id: str = spec["id"]
@@ -162,11 +150,7 @@ def run(directory: Path, report: int) -> int:
     if spec.get("hide_unified_cgroup"):
         _hide_unified_cgroup(libc)
 
-    writer = CriLogWriter(
-        Path(spec["log_path"]),
-        max_bytes=int(spec.get("log_max_bytes", 10 * 1024 * 1024)),
-        max_files=int(spec.get("log_max_files", 5)),
-    )
+    writer = open_log(spec)
     output = _Output(writer)
     stdin_fd = os.open(os.devnull, os.O_RDONLY)
     if spec.get("stdin"):
@@ -228,7 +212,7 @@ def run(directory: Path, report: int) -> int:
         for thread in pumps:
             thread.join(timeout=2)
         message = _crun_error(directory, output, f"crun create exited {created.returncode}")
-        return _fail(directory, report, writer, message)
+        return _fail(directory, channel, writer, message)
 
     pid = int((directory / "pid").read_text().strip())
     started = subprocess.run(
@@ -244,20 +228,10 @@ def run(directory: Path, report: int) -> int:
             os.kill(pid, signal.SIGKILL)
         _reap(pid)
         subprocess.run([*crun, "delete", "--force", container_id], capture_output=True, check=False)
-        return _fail(directory, report, writer, message)
+        return _fail(directory, channel, writer, message)
 
-    started_at = time.time_ns()
     output.start()
-    _write_json(
-        directory / "state.json",
-        {
-            "shim_pid": os.getpid(),
-            "shim_start_ticks": process_start_ticks(os.getpid()),
-            "pid": pid,
-            "started_at": started_at,
-        },
-    )
-    _report(report, {"pid": pid, "started_at": started_at})
+    announce_start(directory, channel, pid)
 
     status = _reap(pid)
     finished_at = time.time_ns()
@@ -269,7 +243,7 @@ def run(directory: Path, report: int) -> int:
     if signalled:
         exit_code = 128 - exit_code
     oom = _oom_killed(list(spec.get("oom_files") or []))
-    _write_json(
+    write_json(
         directory / "exit.json",
         {
             "exit_code": exit_code,
@@ -315,66 +289,23 @@ def _reap(pid: int) -> int | None:
             return status
 
 
-def _fail(directory: Path, report: int, writer: CriLogWriter, message: str) -> int:
+def _fail(directory: Path, channel: int, writer: CriLogWriter, message: str) -> int:
     writer.close()
-    _write_json(
-        directory / "exit.json",
-        {
-            "exit_code": _START_ERROR_EXIT,
-            "finished_at": time.time_ns(),
-            "oom_killed": False,
-            "signalled": False,
-            "reason": "StartError",
-            "message": message,
-        },
-    )
-    _report(report, {"error": message})
-    return 1
-
-
-def _report(fd: int, document: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        os.write(fd, json.dumps(document).encode() + b"\n")
-        os.close(fd)
+    return fail_start(directory, channel, message)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m engenho.node_agent.runtimes.oci_shim DIR", file=sys.stderr)
+    directory = directory_argument(argv, MODULE)
+    if directory is None:
         return 2
-    directory = Path(args[0])
-    # Detach from the agent: it waits only for this first process, which exits at once;
-    # the monitor lives on in its own session, reparented away from the agent.
-    if os.fork() != 0:
-        os._exit(0)
-    os.setsid()
-    # The report channel is the agent's pipe on fd 1; keep a copy and point 1 elsewhere, so
-    # that nothing else printed by accident reaches the agent.
-    report = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
+    channel = detach()
     try:
-        return run(directory, report)
+        return run(directory, channel)
     except Exception as exc:
         # Before the start, a failure is the start's (StartError). After it, the runtime
         # finds a monitor gone without exit.json and reports the exit as unknown.
         if not (directory / "state.json").exists():
-            message = f"the container monitor failed: {exc}"
-            with contextlib.suppress(OSError):
-                _write_json(
-                    directory / "exit.json",
-                    {
-                        "exit_code": _START_ERROR_EXIT,
-                        "finished_at": time.time_ns(),
-                        "oom_killed": False,
-                        "signalled": False,
-                        "reason": "StartError",
-                        "message": message,
-                    },
-                )
-            _report(report, {"error": message})
+            fail_start(directory, channel, f"the container monitor failed: {exc}")
         raise
 
 

@@ -24,8 +24,9 @@ SIGTERM); one ignored by default (SIGWINCH, SIGURG, SIGCHLD, SIGCONT) changes no
 runtime's SIGKILL after the grace period ends the process (137, recorded by the runtime).
 
 Its files in DIR: ``shim.json`` (written by the runtime), ``state.json``, ``exit.json``,
-``shim.log``. The runtime also uses this module's ``new_engine``/``compile_module`` so that
-what it compiles into the cache is what this process can load.
+``shim.log``; detaching, reporting and the shape of those files are ``shim_process``'s, shared
+with the OCI monitor. The runtime also uses this module's ``new_engine``/``compile_module`` so
+that what it compiles into the cache is what this process can load.
 """
 
 from __future__ import annotations
@@ -45,21 +46,27 @@ from typing import Any
 import wasmtime
 
 from engenho.node_agent.logs import STDERR, STDOUT, CriLogWriter
+from engenho.node_agent.runtimes.shim_process import (
+    announce_start,
+    detach,
+    directory_argument,
+    fail_start,
+    open_log,
+    write_json,
+)
 
 __all__ = [
-    "START_ERROR_EXIT",
+    "MODULE",
     "TRAP_EXIT",
     "compile_module",
     "load_module",
     "main",
     "new_engine",
-    "process_start_ticks",
     "trap_message",
     "wasmtime_version",
 ]
 
-START_ERROR_EXIT = 128
-"""The exit code of a container that never started (as the OCI runtime's StartError)."""
+MODULE = "engenho.node_agent.runtimes.wasm_shim"
 TRAP_EXIT = 134
 """A trap's exit code: wasmtime's CLI exits with 128 + SIGABRT on a trap, as a native
 program that aborts would."""
@@ -130,28 +137,6 @@ def trap_message(error: Exception) -> str:
         # "Caused by:" may list several causes ("0: ...", "1: ..."): the last is the root.
         return lines[-1].split(": ", 1)[1] if lines[-1][:1].isdigit() else lines[-1]
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``: tells a process from a later one with the same pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w") as stream:
-        json.dump(document, stream)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
 
 
 class _Run:
@@ -268,13 +253,9 @@ class _Run:
         self.engine.increment_epoch()
 
 
-def run(directory: Path, report: int) -> int:
+def run(directory: Path, channel: int) -> int:
     spec = json.loads((directory / "shim.json").read_text())
-    writer = CriLogWriter(
-        Path(spec["log_path"]),
-        max_bytes=int(spec.get("log_max_bytes", 10 * 1024 * 1024)),
-        max_files=int(spec.get("log_max_files", 5)),
-    )
+    writer = open_log(spec)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     state = _Run(spec, writer, wake_write)
@@ -289,18 +270,9 @@ def run(directory: Path, report: int) -> int:
     while not (state.started.is_set() or state.finished.is_set()):
         os.read(wake_read, 64)
     if not state.started.is_set():
-        return _fail(directory, report, writer, state.start_error or "the module did not start")
-    started_at = time.time_ns()
-    _write_json(
-        directory / "state.json",
-        {
-            "shim_pid": os.getpid(),
-            "shim_start_ticks": process_start_ticks(os.getpid()),
-            "pid": os.getpid(),
-            "started_at": started_at,
-        },
-    )
-    _report(report, {"pid": os.getpid(), "started_at": started_at})
+        return _fail(directory, channel, writer, state.start_error or "the module did not start")
+    # The shim is the container's process: wasmtime runs the module in it.
+    announce_start(directory, channel, os.getpid())
 
     while not state.finished.is_set() and state.stop_signal is None:
         os.read(wake_read, 64)
@@ -309,7 +281,7 @@ def run(directory: Path, report: int) -> int:
         state.exit_code = 128 + (state.stop_signal or signal.SIGTERM)
     finished_at = time.time_ns()
     writer.close()
-    _write_json(
+    write_json(
         directory / "exit.json",
         {
             "exit_code": state.exit_code,
@@ -322,61 +294,21 @@ def run(directory: Path, report: int) -> int:
     return 0
 
 
-def _fail(directory: Path, report: int, writer: CriLogWriter, message: str) -> int:
+def _fail(directory: Path, channel: int, writer: CriLogWriter, message: str) -> int:
     writer.write(STDERR, f"Error: {message}\n".encode())
     writer.close()
-    _write_json(
-        directory / "exit.json",
-        {
-            "exit_code": START_ERROR_EXIT,
-            "finished_at": time.time_ns(),
-            "signalled": False,
-            "reason": "StartError",
-            "message": message,
-        },
-    )
-    _report(report, {"error": message})
-    return 1
-
-
-def _report(fd: int, document: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        os.write(fd, json.dumps(document).encode() + b"\n")
-        os.close(fd)
+    return fail_start(directory, channel, message)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m engenho.node_agent.runtimes.wasm_shim DIR", file=sys.stderr)
+    directory = directory_argument(argv, MODULE)
+    if directory is None:
         return 2
-    directory = Path(args[0])
-    # Detach from the agent: it waits only for this first process, which exits at once;
-    # the container lives on in its own session, reparented away from the agent.
-    if os.fork() != 0:
-        os._exit(0)
-    os.setsid()
-    # The report channel is the agent's pipe on fd 1; keep a copy and point 1 elsewhere, so
-    # that nothing else printed by accident reaches the agent.
-    report = os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
+    channel = detach()
     try:
-        code = run(directory, report)
+        code = run(directory, channel)
     except Exception as exc:
-        with contextlib.suppress(Exception):
-            _write_json(
-                directory / "exit.json",
-                {
-                    "exit_code": START_ERROR_EXIT,
-                    "finished_at": time.time_ns(),
-                    "signalled": False,
-                    "reason": "StartError",
-                    "message": f"the wasm shim failed: {exc}",
-                },
-            )
-        _report(report, {"error": f"the wasm shim failed: {exc}"})
+        fail_start(directory, channel, f"the wasm shim failed: {exc}")
         raise
     # The worker thread may still sit in a host call: leave without waiting for it.
     sys.stdout.flush()

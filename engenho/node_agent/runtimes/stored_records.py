@@ -1,14 +1,14 @@
-"""The OCI runtime's records of sandboxes and containers, and their files.
+"""The records of the shim runtimes (``oci``, ``wasm``), kept on disk so that a restarted agent
+finds its sandboxes and containers again.
 
-A record is the runtime's memory of one sandbox or container; ``meta()`` is what it keeps on
-disk (``meta.json``) so that a restarted agent can ``load`` it again. The monitor's files
-(``state.json``, ``exit.json``) are read by the runtime, never written by it except to record
-an exit the monitor could not (a container stopped before it started, a vanished monitor).
+A record's ``meta()`` is what it keeps in its directory's ``meta.json``; ``load`` reads it
+back, and must keep reading what earlier versions wrote. The shim's files (``state.json``,
+``exit.json``: ``shim_process``) are read by the runtime, never written by it except to record
+an exit the shim could not (a container stopped before it started, a vanished shim).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -16,25 +16,23 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import cattrs
 
 from engenho.node_agent.runtime import (
     ContainerConfig,
-    ContainerState,
-    ContainerStatus,
     NetworkMode,
     SandboxConfig,
     SandboxState,
     SandboxStatus,
-    exit_reason,
 )
+from engenho.node_agent.runtimes.container_record import ContainerRecord
 
 __all__ = [
     "STATUS_UNKNOWN_EXIT",
-    "ContainerRecord",
     "SandboxRecord",
+    "StoredContainer",
     "from_ns",
     "now",
     "read_json",
@@ -137,7 +135,12 @@ class SandboxRecord:
         )
 
 
-class ContainerRecord:
+class StoredContainer(ContainerRecord):
+    """A container whose process is a shim's (``directory`` holds its files). Subclasses add
+    what their runtime keeps by extending ``meta`` and ``load``."""
+
+    __slots__ = ("directory", "shim_pid", "shim_start_ticks", "stop_signal", "watch")
+
     def __init__(
         self,
         container_id: str,
@@ -146,27 +149,15 @@ class ContainerRecord:
         config: ContainerConfig,
         image_ref: str,
     ) -> None:
-        self.id = container_id
-        self.sandbox_id = sandbox_id
+        super().__init__(container_id, sandbox_id, config, image_ref, now())
         self.directory = directory
-        self.config = config
-        self.image_ref = image_ref
-        self.created_at = now()
-        self.state = ContainerState.CREATED
-        self.started_at: datetime | None = None
-        self.finished_at: datetime | None = None
-        self.exit_code: int | None = None
-        self.reason = ""
-        self.message = ""
-        self.pid: int | None = None
         self.shim_pid: int | None = None
-        self.overlay = False
-        self.unenforced: tuple[str, ...] = ()
+        self.shim_start_ticks: int | None = None
+        """The shim's start time (``process_start_ticks``): tells it from a later process
+        that got its pid."""
         self.stop_signal = int(signal.SIGTERM)
-        self.oom_files: tuple[str, ...] = ()
-        self.exited = asyncio.Event()
         self.watch: Callable[[], None] | None = None
-        """Undoes the watch on the monitor (a pidfd reader or a polling task)."""
+        """Undoes the watch on the shim (a pidfd reader or a polling task)."""
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -175,14 +166,12 @@ class ContainerRecord:
             "config": _CONVERTER.unstructure(self.config),
             "image_ref": self.image_ref,
             "created_at": self.created_at.isoformat(),
-            "overlay": self.overlay,
             "unenforced": list(self.unenforced),
             "stop_signal": self.stop_signal,
-            "oom_files": list(self.oom_files),
         }
 
     @classmethod
-    def load(cls, directory: Path, data: dict[str, Any]) -> ContainerRecord:
+    def load(cls, directory: Path, data: dict[str, Any]) -> Self:
         container = cls(
             data["id"],
             data["sandbox_id"],
@@ -191,43 +180,27 @@ class ContainerRecord:
             data["image_ref"],
         )
         container.created_at = datetime.fromisoformat(data["created_at"])
-        container.overlay = bool(data.get("overlay"))
         container.unenforced = tuple(data.get("unenforced") or ())
         container.stop_signal = int(data.get("stop_signal", signal.SIGTERM))
-        container.oom_files = tuple(data.get("oom_files") or ())
         return container
 
-    def apply_exit(self, data: dict[str, Any]) -> None:
-        code = int(data.get("exit_code", STATUS_UNKNOWN_EXIT))
-        self.state = ContainerState.EXITED
-        self.exit_code = code
-        self.reason = str(data.get("reason") or "") or exit_reason(
-            code, oom_killed=bool(data.get("oom_killed"))
-        )
-        self.message = str(data.get("message") or "")
-        self.finished_at = from_ns(data.get("finished_at")) or now()
-        self.pid = None
-        self.exited.set()
+    def unwatch(self) -> None:
+        if self.watch is not None:
+            self.watch()
+            self.watch = None
 
-    def status(self) -> ContainerStatus:
-        return ContainerStatus(
-            id=self.id,
-            sandbox_id=self.sandbox_id,
-            runtime="oci",
-            name=self.config.name,
-            attempt=self.config.attempt,
-            state=self.state,
-            image=self.config.image,
-            image_ref=self.image_ref,
-            created_at=self.created_at,
-            log_path=self.config.log_path,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            exit_code=self.exit_code,
-            reason=self.reason,
-            message=self.message,
-            pid=self.pid,
-            labels=self.config.labels,
-            annotations=self.config.annotations,
-            unenforced=self.unenforced,
+    def apply_exit(self, data: dict[str, Any]) -> None:
+        """The exit as ``exit.json`` records it."""
+        self.finish(
+            int(data.get("exit_code", STATUS_UNKNOWN_EXIT)),
+            from_ns(data.get("finished_at")) or now(),
+            reason=str(data.get("reason") or ""),
+            message=str(data.get("message") or ""),
+            oom_killed=bool(data.get("oom_killed")),
         )
+
+    def record_exit(self, outcome: dict[str, Any]) -> None:
+        """An exit the shim could not record itself, written for the next agent too."""
+        outcome = {"finished_at": int(now().timestamp() * 1e9), **outcome}
+        write_json(self.directory / "exit.json", outcome)
+        self.apply_exit(outcome)
