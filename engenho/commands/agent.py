@@ -2,6 +2,7 @@
 
 ``engenho agent --kubeconfig FILE --node-name NAME --runtime fake|oci|wasm [--data-dir DIR]
 [--node-label k=v]... [--node-taint k=v:Effect]... [--host-path-allow DIR]... [--node-ip IP]
+[--node-status-update-frequency DURATION] [--node-lease-duration-seconds N]
 [--simulate-nodes COUNT]``
 
 With ``--simulate-nodes N`` the process runs N simulated nodes named ``NAME-0`` ...
@@ -16,13 +17,14 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
 import uvloop
 
 from engenho.client import ConfigError, KubeClient
-from engenho.node_agent.agent import AgentConfig, NodeAgent
+from engenho.node_agent.agent import AgentConfig, NodeAgent, lease_renew_interval
 from engenho.node_agent.choosing import RUNTIME_KINDS, open_runtime
 from engenho.node_agent.fleet import SimulatedFleet
 from engenho.node_agent.node import parse_label, parse_taint
@@ -46,6 +48,27 @@ def _taint(text: str) -> dict[str, str]:
         return parse_taint(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+_DURATION = re.compile(r"(?P<number>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def _duration(text: str) -> float:
+    """A kubelet duration (``10s``, ``500ms``, ``1m``) or plain seconds, above zero."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or float(match["number"]) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration above zero such as 10s, 500ms or 1m"
+        )
+    return float(match["number"]) * _UNIT_SECONDS[match["unit"]]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -115,6 +138,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="COUNT",
         help="run COUNT simulated nodes NAME-0..NAME-<COUNT-1> (fake runtime)",
     )
+    agent.add_argument(
+        "--node-status-update-frequency",
+        type=_duration,
+        default=10.0,
+        metavar="DURATION",
+        help="how often the Node's status is computed and, if changed, posted (default: 10s)",
+    )
+    agent.add_argument(
+        "--node-lease-duration-seconds",
+        type=_positive,
+        default=40,
+        metavar="SECONDS",
+        help="the Lease's duration; it is renewed every quarter of it (default: 40)",
+    )
     agent.set_defaults(handler=run)
 
 
@@ -133,6 +170,9 @@ async def _main(args: argparse.Namespace) -> int:
         taints=tuple(args.node_taint),
         host_path_allowlist=tuple(allowed),
         node_ip=args.node_ip,
+        status_update_every=args.node_status_update_frequency,
+        lease_duration=args.node_lease_duration_seconds,
+        lease_renew_every=lease_renew_interval(args.node_lease_duration_seconds),
     )
     try:
         client = KubeClient.from_kubeconfig(args.kubeconfig, field_manager="kubelet")

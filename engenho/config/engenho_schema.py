@@ -301,6 +301,10 @@ class NodeAgentSection:
     container_log_max_size: str = "10Mi"
     container_log_max_files: int = 5
     """The kubelet's containerLogMaxSize and containerLogMaxFiles defaults."""
+    node_status_update_frequency_seconds: float = 10.0
+    node_lease_duration_seconds: int = 40
+    """The kubelet's nodeStatusUpdateFrequency and nodeLeaseDurationSeconds; the Lease is
+    renewed every quarter of its duration, as upstream's."""
 
     def problems(self) -> list[Problem]:
         problems = [p.under("capacity") for p in self.capacity.problems()]
@@ -316,6 +320,18 @@ class NodeAgentSection:
             if path in self.host_path_allowlist[:index]:
                 problems.append(Problem(where, f"{path!r} is repeated"))
         _check(problems, "container_log_max_size", quantity_problem(self.container_log_max_size))
+        _positive(
+            problems,
+            "node_status_update_frequency_seconds",
+            self.node_status_update_frequency_seconds,
+        )
+        if self.node_lease_duration_seconds < 1:
+            problems.append(
+                Problem(
+                    "node_lease_duration_seconds",
+                    f"{self.node_lease_duration_seconds} must be at least 1",
+                )
+            )
         if self.container_log_max_files < 2:
             problems.append(
                 Problem(

@@ -53,10 +53,15 @@ from engenho.node_agent.runtime import (
 from engenho.node_agent.sources import Sources
 from engenho.node_agent.worker import PodWorker, is_terminal
 
-__all__ = ["AgentConfig", "ContainerLocation", "NodeAgent"]
+__all__ = ["AgentConfig", "ContainerLocation", "NodeAgent", "lease_renew_interval"]
 
 _log = logging.getLogger("engenho.node_agent")
 Obj = dict[str, Any]
+
+
+def lease_renew_interval(duration_seconds: int) -> float:
+    """Upstream's kubelet renews its Lease every quarter of the Lease's duration."""
+    return duration_seconds * 0.25
 
 
 @frozen
@@ -315,7 +320,15 @@ class NodeAgent:
         self.workers[uid] = worker
         self._names[key] = uid
         assert self._group is not None, "pod events before the agent runs"
-        self._group.create_task(self._supervise(worker), name=f"pod {key[0]}/{key[1]}")
+        supervising = self._supervise(worker)
+        try:
+            self._group.create_task(supervising, name=f"pod {key[0]}/{key[1]}")
+        except RuntimeError:
+            # The agent is stopping (its task group refuses new tasks): the next agent
+            # adopts this pod. Close the coroutine, or asyncio reports it never awaited.
+            supervising.close()
+            del self.workers[uid]
+            self._names.pop(key, None)
 
     def on_node(self, node: Obj) -> None:
         if not node:

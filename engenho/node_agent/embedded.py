@@ -26,7 +26,7 @@ from attrs import evolve
 
 from engenho.client import KubeClient
 from engenho.config import EngenhoConfig
-from engenho.node_agent.agent import AgentConfig, NodeAgent
+from engenho.node_agent.agent import AgentConfig, NodeAgent, lease_renew_interval
 from engenho.node_agent.choosing import open_runtime
 from engenho.node_agent.credentials import ensure_serving_certificate, server_ssl_context
 from engenho.node_agent.host import internal_ip
@@ -60,6 +60,9 @@ def agent_config(config: EngenhoConfig, data: DataDir, **changes: Any) -> AgentC
         host_path_allowlist=tuple(section.host_path_allowlist),
         cluster_dns=str(config.networking.cluster_dns),
         cluster_domain=config.networking.cluster_domain,
+        status_update_every=section.node_status_update_frequency_seconds,
+        lease_duration=section.node_lease_duration_seconds,
+        lease_renew_every=lease_renew_interval(section.node_lease_duration_seconds),
     )
     return evolve(base, **changes)
 

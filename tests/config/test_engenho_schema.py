@@ -352,3 +352,26 @@ def test_node_lifecycle_timings_reach_the_controller(tmp_path: Path) -> None:
             "5.0 must be less than node_monitor_grace_period_seconds (2.0)",
         ),
     ]
+
+
+def test_node_agent_timings_reach_the_agent(tmp_path: Path) -> None:
+    from engenho.node_agent.embedded import agent_config
+    from engenho.paths import DataDir
+
+    config = prescribed_defaults(ENV, "h")
+    defaults = agent_config(config, DataDir(tmp_path))
+    assert (defaults.status_update_every, defaults.lease_duration) == (10.0, 40)
+    assert defaults.lease_renew_every == 10.0  # a quarter of the Lease, as the kubelet's
+    problems = problems_of(
+        tmp_path,
+        {
+            "node_agent": {
+                "node_status_update_frequency_seconds": 0,
+                "node_lease_duration_seconds": 0,
+            }
+        },
+    )
+    assert [(path, message) for path, message, _ in problems] == [
+        ("node_agent.node_lease_duration_seconds", "0 must be at least 1"),
+        ("node_agent.node_status_update_frequency_seconds", "0.0 must be greater than zero"),
+    ]

@@ -5,10 +5,10 @@ unreachable, their pods are evicted by the taint manager and replaced on the nod
 
 The server runs kube-controller-manager's node lifecycle with short timings (nodes checked
 every 0.5 s) and an eviction rate high enough that ten nodes are tainted at once; the pods
-tolerate the readiness taints for 1 s, so eviction follows at once. The grace period is 15 s:
-it must outlast the agent's Lease renewal interval (10 s, as the kubelet's) with room for a
-renewal delayed by a busy 2-core machine, or live nodes would flap to Unknown between
-renewals. The ten dead nodes are 10 % of the only zone, so the zone stays healthy and
+tolerate the readiness taints for 1 s, so eviction follows at once. The agents hold 8 s Leases
+(renewed every 2 s, a quarter, as the kubelet's) and the grace period is 8 s: it must outlast
+the renewal interval with room for a renewal delayed by a busy 2-core machine, or live nodes
+would flap to Unknown between renewals. The ten dead nodes are 10 % of the only zone, so the zone stays healthy and
 evictions are not held back (upstream's partial-disruption rule needs 55 %).
 
 Pods on a dead node cannot be finished by their kubelet: as upstream's, they stay Terminating
@@ -51,7 +51,7 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 
 SERVER_ENV = {
-    "ENGENHO_NODE_LIFECYCLE__NODE_MONITOR_GRACE_PERIOD_SECONDS": "15",
+    "ENGENHO_NODE_LIFECYCLE__NODE_MONITOR_GRACE_PERIOD_SECONDS": "8",
     "ENGENHO_NODE_LIFECYCLE__NODE_MONITOR_PERIOD_SECONDS": "0.5",
     "ENGENHO_NODE_LIFECYCLE__NODE_STARTUP_GRACE_PERIOD_SECONDS": "30",
     "ENGENHO_NODE_LIFECYCLE__NODE_EVICTION_RATE": "100",
@@ -88,6 +88,10 @@ class Agent:
                 fleet,
                 "--simulate-nodes",
                 str(FLEETS[fleet]),
+                "--node-lease-duration-seconds",
+                "8",
+                "--node-status-update-frequency",
+                "2s",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
