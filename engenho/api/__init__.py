@@ -9,7 +9,9 @@ from engenho.api.health import Check, Health, version_info
 from engenho.api.metrics import Metrics
 from engenho.api.proxying import NodeAgents
 from engenho.api.service_accounts import ServiceAccountAuthenticator
+from engenho.api.spdy_exec import SpdyExec
 from engenho.api.tls import ClientCertProtocol
+from engenho.api.upgrading import spdy_upgrading
 
 __all__ = [
     "Authenticator",
@@ -19,6 +21,8 @@ __all__ = [
     "Metrics",
     "NodeAgents",
     "ServiceAccountAuthenticator",
+    "SpdyExec",
     "build_app",
+    "spdy_upgrading",
     "version_info",
 ]

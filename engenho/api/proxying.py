@@ -24,8 +24,10 @@ pod "web" is waiting to start: ContainerCreating``.
 Exec is a WebSocket (``v5.channel.k8s.io`` for kubectl 1.30+, ``v4.channel.k8s.io`` and the
 older ones for other clients): we open a WebSocket to the agent offering the client's
 subprotocols, accept the client with the one the agent chose, and relay messages both ways
-unchanged. A plain request (or kubectl's SPDY fallback) is checked the same way, then told
-that an upgrade to a WebSocket is required.
+unchanged. kubectl before 1.30 asks for SPDY/3.1 instead: that upgrade is taken over below
+the app (``spdy_exec.py``), with the same checks (:meth:`NodeAgents.exec_url`) and the same
+agent WebSocket (:meth:`NodeAgents.connect_exec`). A plain request, or another kind of
+upgrade, is checked the same way, then told that an upgrade to a WebSocket is required.
 """
 
 from __future__ import annotations
@@ -282,7 +284,9 @@ class NodeAgents:
 
     # -- exec -------------------------------------------------------------------------------
 
-    async def _exec_url(self, params: QueryParams, namespace: str, name: str) -> str:
+    async def exec_url(self, params: QueryParams, namespace: str, name: str) -> str:
+        """The agent's exec URL for a ``pods/exec`` request, after the apiserver's own checks:
+        the pod exists, the container is chosen and valid, the pod has a node."""
         pod = await self._pod(namespace, name)
         container = choose_container(pod, params.get("container") or "")
         node = (pod.get("spec") or {}).get("nodeName")
@@ -303,7 +307,7 @@ class NodeAgents:
         speak (kubectl before 1.30 by default, or falling back after a refused WebSocket).
         The agent is asked the same way, so that its refusal (``container not found``) is
         what the client sees; when it would have run the command, a 400 says what to do."""
-        url = (await self._exec_url(request.query_params, namespace, name)).replace(
+        url = (await self.exec_url(request.query_params, namespace, name)).replace(
             "wss://", "https://", 1
         )
         async with httpx.AsyncClient(
@@ -322,14 +326,19 @@ class NodeAgents:
             "it by default, older ones with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"
         )
 
+    async def connect_exec(self, url: str, offered: Sequence[Subprotocol]) -> ClientConnection:
+        """A WebSocket to the agent's exec at ``url`` (from :meth:`exec_url`), offering the
+        ``offered`` subprotocols; the agent's refusal as a Status."""
+        return await _open_agent(url, self._context(False), offered)
+
     async def exec_websocket(self, websocket: WebSocket) -> None:
         """``GET pods/{name}/exec`` with a WebSocket upgrade: relay to the agent."""
         namespace = websocket.path_params["namespace"]
         name = websocket.path_params["name"]
         offered = [Subprotocol(p) for p in websocket.scope.get("subprotocols") or ()]
         try:
-            url = await self._exec_url(websocket.query_params, namespace, name)
-            agent = await _open_agent(url, self._context(False), offered)
+            url = await self.exec_url(websocket.query_params, namespace, name)
+            agent = await self.connect_exec(url, offered)
         except StatusError as exc:
             await websocket.send_denial_response(status_response(exc))
             return

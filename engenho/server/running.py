@@ -27,12 +27,13 @@ import uvloop
 from engenho.api import (
     Authenticator,
     Check,
-    ClientCertProtocol,
     Health,
     Metrics,
     NodeAgents,
     ServiceAccountAuthenticator,
+    SpdyExec,
     build_app,
+    spdy_upgrading,
 )
 from engenho.log import Actor, LogStore
 from engenho.node_agent.embedded import run_embedded_agent
@@ -199,17 +200,19 @@ async def _listen(
             Check("accepting-writes", lambda: not shutdown.is_set()),
         ],
     )
+    authenticator = Authenticator(
+        {pki.admin_token: ADMIN}, ServiceAccountAuthenticator(accounts, registry)
+    )
+    node_agents = NodeAgents.from_pki(registry, CATALOGUE, shutdown, pki)
     app, resources = build_app(
         registry=registry,
         catalogue=CATALOGUE,
-        authenticator=Authenticator(
-            {pki.admin_token: ADMIN}, ServiceAccountAuthenticator(accounts, registry)
-        ),
+        authenticator=authenticator,
         metrics=metrics,
         health=health,
         server_address=f"{options.host}:{options.port}",
         shutdown=shutdown,
-        node_agents=NodeAgents.from_pki(registry, CATALOGUE, shutdown, pki),
+        node_agents=node_agents,
         service_account_tokens=accounts,
     )
     metrics.track(
@@ -219,7 +222,8 @@ async def _listen(
         app,
         host=options.host,
         port=options.port,
-        http=ClientCertProtocol,
+        # kubectl before 1.30 asks for pods/exec over SPDY/3.1, below what ASGI can serve.
+        http=spdy_upgrading(SpdyExec(node_agents, authenticator)),
         ssl_context_factory=lambda _config, _default: pki.server_ssl_context(),
         lifespan="off",
         access_log=False,

@@ -299,19 +299,16 @@ def test_kubectl_130_and_later_use_websockets_by_default(cluster: Cluster) -> No
     assert (done.returncode, done.stdout) == (5, "new\n"), done.stderr
 
 
-def test_kubectl_without_websockets_is_told_what_to_do(cluster: Cluster) -> None:
+def test_kubectl_without_websockets_speaks_spdy(cluster: Cluster) -> None:
     cluster.run_pod(pod("exec-old"))
-    refused = kubectl(
-        cluster.server,
-        "exec",
-        "exec-old",
-        "--",
-        "true",
-        check=False,
-        env={"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"},
+    spdy = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false"}
+    script = "echo old; exit 5"
+    done = kubectl(
+        cluster.server, "exec", "exec-old", "--", "sh", "-c", script, check=False, env=spdy
     )
-    assert refused.returncode != 0
-    assert "KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true" in refused.stderr
+    assert (done.returncode, done.stdout) == (5, "old\n"), done.stderr
+    typed = kubectl(cluster.server, "exec", "-i", "exec-old", "--", "cat", input="in\n", env=spdy)
+    assert typed.stdout == "in\n"
 
 
 def test_kubectl_exec_errors(cluster: Cluster) -> None:
