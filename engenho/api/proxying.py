@@ -320,11 +320,9 @@ class NodeAgents:
         body = answer.content[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")
         if (answer.status_code, body) != (400, UPGRADE_REQUIRED):
             raise _agent_refusal(answer.status_code, body)
-        raise BadRequestError(
-            "Upgrade request required: engenho serves exec over WebSocket "
-            "(v5.channel.k8s.io, v4.channel.k8s.io), not SPDY; kubectl 1.30 and later use "
-            "it by default, older ones with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true"
-        )
+        # As upstream: exec needs a WebSocket or SPDY/3.1 upgrade (the latter is taken over
+        # before the app sees it, engenho.api.upgrading).
+        raise BadRequestError(UPGRADE_REQUIRED)
 
     async def connect_exec(self, url: str, offered: Sequence[Subprotocol]) -> ClientConnection:
         """A WebSocket to the agent's exec at ``url`` (from :meth:`exec_url`), offering the

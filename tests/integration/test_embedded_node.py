@@ -22,7 +22,7 @@ from .server import ServerProcess, kubectl
 pytestmark = pytest.mark.slow
 
 NODE = "test-node"
-WEBSOCKETS = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true"}  # kubectl < 1.31 tries SPDY first
+WEBSOCKETS = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true"}  # kubectl < 1.30 speaks SPDY otherwise
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +122,16 @@ def test_kubectl_logs_and_exec_reach_the_agent(cluster: ServerProcess) -> None:
     assert stamped.endswith(" hello from the node\n") and stamped[:4].isdigit()
     result = kubectl(cluster, "exec", "talker", "--", "anything", env=WEBSOCKETS)
     assert result.stdout == "ran it\n"
+    assert kubectl(cluster, "exec", "talker", "--", "anything").stdout == "ran it\n"  # SPDY
+    status, body, _ = cluster.request(
+        "POST", "/api/v1/namespaces/default/pods/talker/exec?command=anything&stdout=true"
+    )
+    assert isinstance(body, dict)
+    assert (status, body["reason"], body["message"]) == (
+        400,
+        "BadRequest",
+        "Upgrade request required",
+    )
 
     missing = kubectl(cluster, "logs", "talker", "-c", "nope", check=False)
     assert missing.returncode != 0
