@@ -44,6 +44,7 @@ from engenho.node_agent.environment import (
 )
 from engenho.node_agent.expansion import expand
 from engenho.node_agent.runtime import Mount
+from engenho.node_agent.spawning import run_command
 from engenho.schema.quantity import Quantity
 
 __all__ = [
@@ -512,13 +513,7 @@ class PodVolumes:
         """Unmount what was mounted (the runtime deletes the directories with the pod)."""
         for target in list(self._tmpfs):
             with contextlib.suppress(OSError):
-                process = await asyncio.create_subprocess_exec(
-                    "umount",
-                    str(target),
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                )
-                await process.wait()
+                await run_command(["umount", str(target)])
             self._tmpfs.discard(target)
 
     def remove_dirs(self) -> None:
@@ -533,20 +528,9 @@ def _bytes(value: Any) -> int:
 async def _mount_tmpfs(target: Path, options: str) -> str | None:
     """Mount a tmpfs on ``target``; the reason it failed, or None."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            "mount",
-            "-t",
-            "tmpfs",
-            "-o",
-            options,
-            "tmpfs",
-            str(target),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        result = await run_command(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)])
     except OSError as exc:
         return str(exc)
-    _, err = await process.communicate()
-    if process.returncode != 0:
-        return err.decode(errors="replace").strip() or f"mount exited {process.returncode}"
+    if result.code != 0:
+        return result.stderr.decode(errors="replace").strip() or f"mount exited {result.code}"
     return None

@@ -8,6 +8,7 @@ OCI archive, a WebAssembly module), so the hint fits what it runs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from engenho.node_agent.images.errors import ImageStoreError, InvalidReferenceError, UnpackError
@@ -23,7 +24,7 @@ from engenho.node_agent.runtime import (
     missing_image,
 )
 
-__all__ = ["find_image", "image_info", "unpacked_rootfs"]
+__all__ = ["Unpacker", "find_image", "image_info"]
 
 
 async def find_image(
@@ -63,11 +64,39 @@ def image_info(image: StoredImage) -> ImageInfo:
     )
 
 
-async def unpacked_rootfs(store: ImageStore, image: StoredImage, reference: str) -> Path:
-    """The image's unpacked tree (unpacked on first use, shared by every container of the
-    image); a CreateContainerError for the container that asked, ``reference``, if it cannot
-    be unpacked."""
-    try:
-        return await asyncio.to_thread(ensure_rootfs, store, image)
-    except (UnpackError, ImageStoreError) as exc:
-        raise CreateContainerError(f"failed to unpack image {reference!r}: {exc}") from exc
+class Unpacker:
+    """The unpacked trees of ``store``'s images (unpacked on first use, shared by every
+    container of the image), one build per image at a time.
+
+    The build itself is safe to run at once from several threads (``ensure_rootfs`` takes a
+    lock file), but each waiter would hold a thread of the default executor, blocked on that
+    lock, and those few threads also do the agent's other file work (and, in ``engenho
+    server``, the log's writes): the containers of a burst await the first one's build
+    instead."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self._store = store
+        self._building: dict[str, asyncio.Future[Path]] = {}
+
+    async def rootfs(self, image: StoredImage, reference: str) -> Path:
+        """The image's tree; a CreateContainerError for the container that asked,
+        ``reference``, if it cannot be unpacked."""
+        digest = image.manifest_digest
+        building = self._building.get(digest)
+        if building is None:
+            building = asyncio.ensure_future(asyncio.to_thread(ensure_rootfs, self._store, image))
+            self._building[digest] = building
+            building.add_done_callback(self._built(digest))
+        try:
+            return await asyncio.shield(building)
+        except (UnpackError, ImageStoreError) as exc:
+            raise CreateContainerError(f"failed to unpack image {reference!r}: {exc}") from exc
+
+    def _built(self, digest: str) -> Callable[[asyncio.Future[Path]], None]:
+        def forget(building: asyncio.Future[Path]) -> None:
+            # Done: the next caller checks the tree again (it may have been removed since).
+            self._building.pop(digest, None)
+            if not building.cancelled():
+                building.exception()  # retrieved, whether or not anyone still awaits it
+
+        return forget

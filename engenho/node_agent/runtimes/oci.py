@@ -10,13 +10,15 @@ Layout under ``DATA_DIR/node/oci/``::
     containers/<id>/config.json   the OCI bundle's runtime spec (the bundle is this directory)
     containers/<id>/rootfs/       an overlay of the image's unpacked tree (or a copy of it)
     containers/<id>/{state,exit}.json, shim.log, crun.log   written by the monitor
+    launcher.log                  the monitor launcher's own errors
 
 A container's life: ``create_container`` unpacks the image (once per image, into the store's
 rootfs cache), mounts the overlay and writes ``config.json``; ``start_container`` starts its
-monitor (``oci_shim``), which runs ``crun create``/``crun start``, copies stdout and stderr to
-the CRI log and records the exit; the runtime watches the monitor with a pidfd and publishes
-the exit. Monitors outlive the agent, so ``open()`` after a restart finds running containers
-again and watches their monitors. That bookkeeping, which the wasm runtime shares, is
+monitor (``oci_shim``, forked by the runtime's launcher, ``shim_launcher``), which runs
+``crun create``/``crun start``, copies stdout and stderr to the CRI log and records the exit;
+the runtime watches the monitor with a pidfd and publishes the exit. Monitors outlive the
+agent, so ``open()`` after a restart finds running containers again and watches their
+monitors. That bookkeeping, which the wasm runtime shares, is
 ``shim_runtime.ShimRuntime``'s; this module is what is crun's.
 
 The host decides what isolation is possible (``oci_host``): cgroup limits when crun can manage
@@ -54,7 +56,6 @@ from engenho.node_agent.runtime import (
     resolve_argv,
 )
 from engenho.node_agent.runtimes import oci_network
-from engenho.node_agent.runtimes.local_images import unpacked_rootfs
 from engenho.node_agent.runtimes.oci_exec import crun_exec
 from engenho.node_agent.runtimes.oci_host import (
     CgroupMode,
@@ -62,7 +63,12 @@ from engenho.node_agent.runtimes.oci_host import (
     run_command,
     unmount,
 )
-from engenho.node_agent.runtimes.oci_monitors import crun_argv, probe_host, spawn_monitor
+from engenho.node_agent.runtimes.oci_monitors import (
+    crun_argv,
+    monitor_launcher,
+    probe_host,
+    spawn_monitor,
+)
 from engenho.node_agent.runtimes.oci_sandboxes import (
     make_namespaces,
     release_namespaces,
@@ -136,11 +142,12 @@ class OciRuntime(ShimRuntime[OciContainer]):
         self._crun_path = crun
         self._cgroup_parent = cgroup_parent.rstrip("/")
         self._pod_network_wanted = pod_network
-        self._bridge = bridge
+        self._bridge = oci_network.Bridge(bridge)
         self._network_failure: str | None = None
         self._caps = capabilities
         self._tasks: set[asyncio.Task[object]] = set()
         self._lock: IO[bytes] | None = None
+        self._launcher = monitor_launcher(self.root)
 
     @property
     def capabilities(self) -> HostCapabilities:
@@ -168,6 +175,7 @@ class OciRuntime(ShimRuntime[OciContainer]):
             for note in self._caps.notes:
                 log.info("oci runtime: %s", note)
             await self._recover()
+            self._launcher.start()  # it imports the monitor while the agent starts up
         except BaseException:
             self._unlock()
             raise
@@ -180,6 +188,7 @@ class OciRuntime(ShimRuntime[OciContainer]):
 
     async def close(self) -> None:
         await super().close()
+        await self._launcher.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._unlock()
@@ -234,7 +243,7 @@ class OciRuntime(ShimRuntime[OciContainer]):
                 "container sets no command"
             )
         require_mount_sources(config)
-        lower = await unpacked_rootfs(self.store, image, config.image)
+        lower = await self.unpacker.rootfs(image, config.image)
         container_id, directory = self._new_container_directory()
         container = OciContainer(container_id, sandbox_id, directory, config, image.repo_digest)
         try:
@@ -351,7 +360,7 @@ class OciRuntime(ShimRuntime[OciContainer]):
             "oom_files": list(container.oom_files),
         }
         write_json(container.directory / "shim.json", spec)
-        report = await spawn_monitor(container.directory)
+        report = await spawn_monitor(container.directory, self._launcher)
         if "error" in report:
             # Whatever crun left (a monitor that gave up waiting may have left a container).
             await self._crun("delete", "--force", container.id)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from attrs import frozen
 
+from engenho.node_agent import spawning
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -188,17 +190,10 @@ def probe_bundle_config(rootfs: Path, *, cgroups: bool, cgroups_path: str) -> di
 
 
 async def crun_version(crun: str) -> str:
-    try:
-        process = await asyncio.create_subprocess_exec(
-            crun,
-            "--version",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await process.communicate()
-    except OSError:
+    code, out, _ = await run_command([crun, "--version"])
+    if code == -1:
         return "unknown"
-    first = out.decode(errors="replace").splitlines()
+    first = out.splitlines()
     return first[0].removeprefix("crun version ").strip() if first else "unknown"
 
 
@@ -209,21 +204,19 @@ def read_text(path: Path, default: str) -> str:
         return default
 
 
-async def run_command(argv: list[str]) -> tuple[int, str, str]:
-    """Run a command to completion: (exit code, stdout, stderr stripped); -1 when it could
-    not be started."""
+async def run_command(argv: list[str], *, input: bytes | None = None) -> tuple[int, str, str]:
+    """Run a command to completion (``input`` on its stdin): (exit code, stdout, stderr
+    stripped); -1 when it could not be started. Started by ``spawning``, which does not fork
+    the agent on the event loop."""
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        result = await spawning.run_command(argv, input=input)
     except OSError as exc:
         return -1, "", str(exc)
-    out, err = await process.communicate()
-    code = process.returncode if process.returncode is not None else -1
-    return code, out.decode(errors="replace"), err.decode(errors="replace").strip()
+    return (
+        result.code,
+        result.stdout.decode(errors="replace"),
+        result.stderr.decode(errors="replace").strip(),
+    )
 
 
 def _mounted(path: Path) -> bool:

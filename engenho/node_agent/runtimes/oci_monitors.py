@@ -1,7 +1,8 @@
 """Starting container monitors (``oci_shim``), and probing the host with them.
 
-``spawn_monitor`` starts a monitor for a bundle and returns its one-line report (how any shim
-is started and watched is ``shim_supervision``'s). ``probe_host`` runs throwaway containers
+``spawn_monitor`` starts a monitor for a bundle (through the runtime's ``monitor_launcher``)
+and returns its one-line report (how any shim is started and watched is
+``shim_supervision``'s). ``probe_host`` runs throwaway containers
 through monitors to learn what crun can do here (``oci_host``).
 """
 
@@ -25,10 +26,10 @@ from engenho.node_agent.runtimes.oci_host import (
     probe_bundle_config,
 )
 from engenho.node_agent.runtimes.oci_shim import MODULE as MONITOR_MODULE
-from engenho.node_agent.runtimes.shim_supervision import ExitWatcher, spawn_shim
+from engenho.node_agent.runtimes.shim_supervision import ExitWatcher, ShimLauncher, spawn_shim
 from engenho.node_agent.runtimes.stored_records import read_json, write_json
 
-__all__ = ["MONITOR_MODULE", "crun_argv", "probe_host", "spawn_monitor"]
+__all__ = ["MONITOR_MODULE", "crun_argv", "monitor_launcher", "probe_host", "spawn_monitor"]
 
 _PROBE_WAIT = 10.0
 _REPORT_WAIT = 120.0
@@ -46,12 +47,18 @@ def crun_argv(crun: str, root: Path, manager: str, directory: Path) -> list[str]
     ]
 
 
-async def spawn_monitor(directory: Path) -> dict[str, Any]:
-    """Start the monitor for the bundle in ``directory`` (its ``shim.json`` written) and
-    return its report: ``{"pid", "started_at"}`` or ``{"error"}``."""
-    return await spawn_shim(
-        directory, MONITOR_MODULE, who="the container monitor", report_wait=_REPORT_WAIT
-    )
+async def spawn_monitor(directory: Path, launcher: ShimLauncher | None = None) -> dict[str, Any]:
+    """Start the monitor for the bundle in ``directory`` (its ``shim.json`` written), through
+    ``launcher`` if given, and return its report: ``{"pid", "started_at"}`` or ``{"error"}``."""
+    who = "the container monitor"
+    if launcher is not None:
+        return await launcher.spawn(directory, who=who, report_wait=_REPORT_WAIT)
+    return await spawn_shim(directory, MONITOR_MODULE, who=who, report_wait=_REPORT_WAIT)
+
+
+def monitor_launcher(root: Path) -> ShimLauncher:
+    """The launcher of the runtime whose state directory is ``root`` (its log there)."""
+    return ShimLauncher(MONITOR_MODULE, root / "launcher.log")
 
 
 async def probe_host(root: Path, crun: str | None, cgroup_parent: str) -> HostCapabilities:

@@ -40,7 +40,7 @@ async def make_namespaces(
     *,
     pod_network: bool,
     network_failure: str | None,
-    bridge: str,
+    bridge: oci_network.Bridge,
 ) -> str | None:
     """Create the sandbox's namespaces and, if it asks for one, its pod network. Returns
     the reason pod networks do not work on this host when it has just found out (the
@@ -78,9 +78,7 @@ async def make_namespaces(
         return None
     netns = sandbox.directory / "ns" / "net"
     try:
-        await oci_network.attach_pod(
-            str(netns), sandbox.id, config.network.cidr, config.network.ip, bridge=bridge
-        )
+        await bridge.attach(str(netns), sandbox.id, config.network.cidr, config.network.ip)
     except oci_network.NetworkSetupError as exc:
         sandbox.network_message = (
             f"the pod network could not be set up ({exc}); the pod uses the host network"

@@ -1,7 +1,8 @@
 """The per-container monitor (conmon's job): ``python -m engenho.node_agent.runtimes.oci_shim DIR``.
 
-The agent starts one per container start. It detaches (forks, the parent exits, the child
-starts a session), so it outlives an agent restart, and it:
+The agent starts one per container start: forked by the runtime's launcher
+(``shim_launcher``, which has imported this module once), or as above. It detaches (forks,
+the parent exits, the child starts a session), so it outlives an agent restart, and it:
 
 1. becomes a child subreaper, so the container's process, which ``crun create`` leaves
    behind, is reparented to it and it can ``waitpid`` for the exit status;

@@ -75,8 +75,9 @@ def directory_argument(argv: list[str] | None, module: str) -> Path | None:
 def detach() -> int:
     """Leave the agent; returns the report channel's file descriptor.
 
-    The agent waits only for this first process, which exits at once; the shim lives on in
-    its own session, reparented away from the agent, so it outlives an agent restart. The
+    Whoever started the shim (the agent, or its launcher, ``shim_launcher``) waits only for
+    this first process, which exits at once; the shim lives on in its own session,
+    reparented away from both, so it outlives an agent restart. The
     report channel is the agent's pipe on fd 1: a copy is kept and fds 0 and 1 point at
     /dev/null, so that nothing else printed by accident reaches the agent."""
     if os.fork() != 0:

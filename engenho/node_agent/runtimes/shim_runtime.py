@@ -48,7 +48,7 @@ from engenho.node_agent.runtime import (
     StartContainerError,
 )
 from engenho.node_agent.runtimes.container_record import find_container
-from engenho.node_agent.runtimes.local_images import find_image, image_info
+from engenho.node_agent.runtimes.local_images import Unpacker, find_image, image_info
 from engenho.node_agent.runtimes.shim_process import START_ERROR_EXIT, process_start_ticks
 from engenho.node_agent.runtimes.shim_supervision import ExitWatcher
 from engenho.node_agent.runtimes.stored_records import (
@@ -86,6 +86,7 @@ class ShimRuntime(abc.ABC, Generic[_Container]):
     ) -> None:
         self.root = data_dir / "node" / record.runtime
         self.store = store if store is not None else ImageStore(data_dir / "images")
+        self.unpacker = Unpacker(self.store)
         self._record = record
         self._log_max_bytes = log_max_bytes
         self._log_max_files = log_max_files

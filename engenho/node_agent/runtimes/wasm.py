@@ -76,7 +76,6 @@ from engenho.node_agent.runtime import (
     merge_env,
     resolve_argv,
 )
-from engenho.node_agent.runtimes.local_images import unpacked_rootfs
 from engenho.node_agent.runtimes.shim_process import process_start_ticks
 from engenho.node_agent.runtimes.shim_runtime import (
     ShimRuntime,
@@ -231,7 +230,7 @@ class WasmRuntime(ShimRuntime[WasmContainer]):
         modules = [layer for layer in layers if layer.media_type in WASM_LAYER_MEDIA_TYPES]
         rootfs: Path | None = None
         if len(modules) < len(layers):  # filesystem layers too: the module sees their tree
-            rootfs = await unpacked_rootfs(self.store, image, config.image)
+            rootfs = await self.unpacker.rootfs(image, config.image)
         name, _, entry = (argv[0] if argv else "").partition("#")
         if modules:
             layer = _choose_layer(modules, name, config.image)
