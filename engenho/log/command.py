@@ -192,7 +192,7 @@ def _unstructure_command(command: ResourceCommand) -> dict[str, Any]:
     pre = command.precondition
     actor = command.actor
     return {
-        "verb": command.verb.value,
+        "verb": command.verb._value_,  # the plain attribute: ``.value`` is a property
         "key": None
         if key is None
         else {
@@ -257,7 +257,8 @@ CANONICAL = _make_converter()
 
 def encode_command(command: ResourceCommand) -> bytes:
     """The canonical bytes of a command: what the entry hash covers."""
-    return canonical_json(CANONICAL.unstructure(command))
+    # The hook CANONICAL dispatches to, called directly: this runs once per append.
+    return canonical_json(_unstructure_command(command))
 
 
 def _upcast(schema_version: int, data: Any) -> Any:

@@ -18,21 +18,26 @@ so ``hash = BLAKE3(domain tag || prev_hash || canonical bytes)`` where the canon
 from __future__ import annotations
 
 import struct
+from zlib import crc32
 
 from attrs import field, frozen
 from blake3 import blake3
 
 from engenho.log.command import COMMAND_SCHEMA_VERSION, ResourceCommand, decode_command
+from engenho.log.framing import FRAME_HEADER, FRAME_MAGIC, MAX_PAYLOAD
 
 __all__ = [
     "ENTRY_TAG",
     "GENESIS_HASH",
     "HASH_SIZE",
+    "MAX_COMMAND",
     "PAYLOAD_HEADER",
+    "RECORD_OVERHEAD",
     "Entry",
     "PayloadFields",
     "entry_hash",
     "seal_payload",
+    "seal_record",
     "split_payload",
 ]
 
@@ -43,6 +48,11 @@ HASH_SIZE = 32
 GENESIS_HASH = bytes(HASH_SIZE)
 PAYLOAD_HEADER = struct.Struct(">32sQQHI")
 _MIN_PAYLOAD = PAYLOAD_HEADER.size + HASH_SIZE
+RECORD_OVERHEAD = FRAME_HEADER.size + PAYLOAD_HEADER.size + HASH_SIZE
+"""Bytes a record frame adds to its command: frame header, payload header and hash."""
+MAX_COMMAND = MAX_PAYLOAD - PAYLOAD_HEADER.size - HASH_SIZE
+"""The largest command a frame can hold: a longer frame would read back as damage."""
+_LENGTH = struct.Struct(">I")
 
 
 _TAGGED = blake3(ENTRY_TAG)
@@ -69,6 +79,31 @@ def seal_payload(
     )
     digest = entry_hash(hashed)
     return hashed + digest, digest
+
+
+def seal_record(
+    prev_hash: bytes,
+    index: int,
+    term: int,
+    command_bytes: bytes,
+    parts: list[bytes],
+    schema_version: int = COMMAND_SCHEMA_VERSION,
+) -> bytes:
+    """Append an entry's whole record frame to ``parts``, in pieces; return the entry's hash.
+
+    ``b"".join`` of the pieces is ``encode_frame(seal_payload(...)[0])``. This is the append
+    path's form of the same bytes: the hash and the frame CRC are computed over the pieces in
+    turn, so the command is copied once (when the batch is joined) instead of three times.
+    """
+    head = PAYLOAD_HEADER.pack(prev_hash, index, term, schema_version, len(command_bytes))
+    hasher = _TAGGED.copy()
+    hasher.update(head)
+    hasher.update(command_bytes)
+    digest = hasher.digest()
+    length = PAYLOAD_HEADER.size + len(command_bytes) + HASH_SIZE
+    crc = crc32(digest, crc32(command_bytes, crc32(head, crc32(_LENGTH.pack(length)))))
+    parts += (FRAME_HEADER.pack(FRAME_MAGIC, length, crc), head, command_bytes, digest)
+    return digest
 
 
 @frozen
