@@ -8,8 +8,9 @@ every 0.5 s) and an eviction rate high enough that ten nodes are tainted at once
 tolerate the readiness taints for 1 s, so eviction follows at once. The agents hold 8 s Leases
 (renewed every 2 s, a quarter, as the kubelet's) and the grace period is 8 s: it must outlast
 the renewal interval with room for a renewal delayed by a busy 2-core machine, or live nodes
-would flap to Unknown between renewals. The ten dead nodes are 10 % of the only zone, so the zone stays healthy and
-evictions are not held back (upstream's partial-disruption rule needs 55 %).
+would flap to Unknown between renewals. The ten dead nodes are 10 % of the only zone, so the
+zone stays healthy and evictions are not held back (upstream's partial-disruption rule needs
+55 %).
 
 Pods on a dead node cannot be finished by their kubelet: as upstream's, they stay Terminating
 (only a ``node.kubernetes.io/out-of-service`` taint or the Node's deletion would let the pod GC
