@@ -12,6 +12,8 @@ so a watcher costs it little, where a LIST of 10,000 pods every second would be 
 work); Deployments by a LIST every half second; one final paged LIST confirms the count.
 Beside the times: the peak resident memory (VmHWM) of both processes, the log's entries and
 bytes, and the API requests the pods phase cost by verb and resource (from ``/metrics``).
+Waits are bounded (pods: ten times the target): a run that does not converge says what it
+reached instead.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.bench_api import _SERVING
-from engenho.client import KubeClient, WatchEvent, load_config
+from engenho.client import ClientError, KubeClient, WatchEvent, load_config
 from engenho.log import verify_log
 
 console = Console(width=120)  # the table's ten columns, in a log file too
@@ -45,6 +47,7 @@ NAMESPACE = "fleet-bench"
 DEPLOYMENTS = 10
 TARGET_SECONDS = 60.0
 TARGET_RSS_MIB = 1.5 * 1024
+PROGRESS_EVERY = 10.0
 SERVER_ENV = {
     # 10.32.0.0/12 holds 4,096 /24 node ranges and stays clear of the service CIDR
     # (10.96.0.0/12); the default 10.42.0.0/16 holds 256.
@@ -293,7 +296,7 @@ class Run:
         while len(t.with_cidr) < t.nodes and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
             self.sample()
-            if time.monotonic() - last >= 5:
+            if time.monotonic() - last >= PROGRESS_EVERY:
                 last = time.monotonic()
                 self.progress("nodes", self.agent.started)
         if len(t.with_cidr) >= t.nodes:
@@ -312,17 +315,22 @@ class Run:
             if now >= next_poll:
                 next_poll = now + 0.5
                 self.sample()
+                try:
+                    deployments = await kube.list("deployments", namespace=NAMESPACE).collect()
+                except ClientError as exc:  # an overloaded server: look again next time
+                    console.print(f"  listing the Deployments failed: {exc}", highlight=False)
+                    continue
                 available = sum(
-                    int((d.get("status") or {}).get("availableReplicas") or 0)
-                    for d in await kube.list("deployments", namespace=NAMESPACE).collect()
+                    int((d.get("status") or {}).get("availableReplicas") or 0) for d in deployments
                 )
                 if available >= t.pods and "available" not in self.result:
                     self.result["available"] = time.perf_counter() - start
             if "running" in self.result and "available" in self.result:
                 return
-            if time.monotonic() - last >= 5:
+            if time.monotonic() - last >= PROGRESS_EVERY:
                 last = time.monotonic()
                 self.progress("pods ", start, f", {available} available")
+        self.result["seen"] = f"{len(t.running):,} Running, {available:,} available"
 
     async def measure(self, data: Path) -> None:
         nodes, pods = self.tally.nodes, self.tally.pods
@@ -330,7 +338,7 @@ class Run:
             node_watch = kube.informer("nodes")
             await node_watch.add_handler(self.tally.node_event)
             async with node_watch:
-                await self.wait_nodes(time.monotonic() + max(300.0, nodes * 0.6))
+                await self.wait_nodes(time.monotonic() + max(300.0, nodes * 0.3))
                 if "nodes_ready" not in self.result:
                     self.progress("nodes", self.agent.started)
                     console.print("  [red]not every node became Ready with a podCIDR[/red]")
@@ -350,21 +358,26 @@ class Run:
                     for index in range(DEPLOYMENTS):
                         await kube.create(_deployment(index, pods // DEPLOYMENTS))
                     self.result["create"] = time.perf_counter() - start
-                    await self.wait_pods(kube, start, time.monotonic() + max(600.0, pods * 0.2))
+                    # Ten times the target at most: what a slower run reached is reported.
+                    await self.wait_pods(kube, start, time.monotonic() + max(300.0, pods * 0.06))
                     self.progress("pods ", start)
                     self.result["events"] = self.tally.events
                     self.result["cpu_pods"] = {
                         k: v - cpu[k] for k, v in self.cpu().items() if k != "wall"
                     } | {"wall": time.perf_counter() - start}
-                # The watch's count, confirmed by a paged LIST (limit 500, continue tokens).
-                listed = await kube.list("pods", namespace=NAMESPACE, limit=500).collect()
+                try:
+                    # The watch's count, confirmed by a paged LIST (limit 500, continue tokens).
+                    listed = await kube.list("pods", namespace=NAMESPACE, limit=500).collect()
+                    end_commit, end_requests = await _metrics(kube)
+                except ClientError as exc:
+                    console.print(f"  [red]the server did not answer: {exc}[/red]")
+                    return
                 self.result["listed_running"] = sum(
                     1
                     for p in listed
                     if (p.get("status") or {}).get("phase") == "Running"
                     and not p["metadata"].get("deletionTimestamp")
                 )
-                end_commit, end_requests = await _metrics(kube)
                 self.result["entries_pods"] = end_commit - commit
                 end_requests.subtract(requests)
                 self.result["requests"] = +end_requests
@@ -450,7 +463,9 @@ def main(quick: bool) -> None:
     )
     console.print(table)
 
-    if "running" in result:
+    if "seen" in result and not ("running" in result and "available" in result):
+        console.print(f"[red]not converged; at the deadline: {result['seen']}[/red]")
+    if "listed_running" in result:
         console.print(
             f"final LIST: {result['listed_running']:,} pods Running; "
             f"{result['events']:,} pod watch events; "
@@ -475,7 +490,11 @@ def main(quick: bool) -> None:
             + ", ".join(f"{key} {count:,}" for key, count in requests.most_common(10)),
             highlight=False,
         )
-    console.print(f"exit codes: agent {result['agent_exit']}, server {result['server_exit']}")
+    codes = [
+        f"{name} {'killed (no exit 120 s after SIGTERM)' if code is None else code}"
+        for name, code in (("agent", result["agent_exit"]), ("server", result["server_exit"]))
+    ]
+    console.print("exit codes after SIGTERM: " + ", ".join(codes))
 
     def verdict(ok: bool) -> str:
         return "[green]met[/green]" if ok else "[red]missed[/red]"
@@ -483,7 +502,8 @@ def main(quick: bool) -> None:
     reached = "running" in result and "available" in result and "nodes_ready" in result
     time_note = f"{converged:.1f} s" if reached else "not converged"
     console.print(
-        f"targets: pods Running and available <= {TARGET_SECONDS:.0f} s: {time_note} "
+        f"targets: every pod Running and available, from the first create, <= "
+        f"{TARGET_SECONDS:.0f} s: {time_note} "
         f"({verdict(reached and converged <= TARGET_SECONDS)}); server peak RSS <= "
         f"{TARGET_RSS_MIB / 1024:.1f} GiB: {result['server_peak'] / 1024:.2f} GiB "
         f"({verdict(result['server_peak'] <= TARGET_RSS_MIB)})"
