@@ -36,9 +36,23 @@ from engenho.registry import (
 )
 from engenho.schema import ResourceType
 
-__all__ = ["Controller", "Requeue", "Source"]
+__all__ = ["Controller", "Requeue", "Source", "kube_system_identity", "utc_now"]
 
 _log = logging.getLogger("engenho.reconcilers")
+
+
+def utc_now() -> datetime:
+    """The controllers' default clock (tests pass their own)."""
+    return datetime.now(UTC)
+
+
+def kube_system_identity(account: str) -> Actor:
+    """The identity kube-controller-manager gives a controller: the service account
+    ``kube-system/<account>``, with the groups upstream's token authenticator adds."""
+    return Actor(
+        f"system:serviceaccount:kube-system:{account}",
+        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
+    )
 
 
 class Requeue(Exception):  # noqa: N818 - a signal, not an error

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.cron import (
     Missed,
     ScheduleError,
@@ -67,10 +66,6 @@ CRONJOBS = CATALOGUE.get("batch", "v1", "cronjobs")
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def job_name(cronjob: str, scheduled: datetime) -> str:
     """``<cronjob>-<scheduled time in minutes since the epoch>`` (getJobName): one name per
     firing, so a firing never makes two Jobs."""
@@ -101,10 +96,7 @@ def _reference(job: StoredObject) -> dict[str, Any]:
 
 class CronJobController(Controller):
     name = "cronjob"
-    identity = Actor(
-        "system:serviceaccount:kube-system:cronjob-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("cronjob-controller")
 
     def __init__(
         self,
@@ -113,7 +105,7 @@ class CronJobController(Controller):
         *,
         workers: int = 5,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.clock = clock
         self.own_writes = OwnWrites()

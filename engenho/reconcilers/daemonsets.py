@@ -28,12 +28,11 @@ import copy
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.expectations import Expectations
 from engenho.reconcilers.freshness import OwnWrites
@@ -98,10 +97,6 @@ _ORPHANS = "daemonsets/orphans"
 _RECHECK_MARGIN = 0.05
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _orphan_namespace(stored: StoredObject) -> list[str]:
     return [] if controller_of(stored.object) is not None else [stored.namespace]
 
@@ -145,10 +140,7 @@ class FailureBackoff:
 
 class DaemonSetController(Controller):
     name = "daemonset"
-    identity = Actor(
-        "system:serviceaccount:kube-system:daemon-set-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("daemon-set-controller")
 
     def __init__(
         self,
@@ -157,7 +149,7 @@ class DaemonSetController(Controller):
         *,
         workers: int = 2,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         burst: int = BURST_REPLICAS,
         failure_backoff: FailureBackoff | None = None,
     ) -> None:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.freshness import OwnWrites
 from engenho.reconcilers.informer import InformerFactory, object_key
@@ -51,10 +50,6 @@ def _by_namespace(stored: StoredObject) -> list[str]:
     return [stored.namespace]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _selects_everything(obj: dict[str, Any]) -> bool:
     """An empty selector (``{}``), which upstream refuses to act on."""
     selector = (obj.get("spec") or {}).get("selector")
@@ -63,10 +58,7 @@ def _selects_everything(obj: dict[str, Any]) -> bool:
 
 class DeploymentController(Controller):
     name = "deployment-controller"
-    identity = Actor(
-        "system:serviceaccount:kube-system:deployment-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("deployment-controller")
 
     def __init__(
         self,
@@ -75,7 +67,7 @@ class DeploymentController(Controller):
         *,
         workers: int = 5,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.clock = clock
         self.own_writes = OwnWrites()

@@ -26,9 +26,8 @@ from typing import Any
 
 import orjson
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller, Requeue
+from engenho.reconcilers.controller import Controller, Requeue, kube_system_identity
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.freshness import OwnWrites
 from engenho.reconcilers.informer import Informer, object_key
@@ -220,10 +219,7 @@ def truncate_subsets(subsets: list[_Json], capacity: int = MAX_CAPACITY) -> bool
 
 class EndpointsController(Controller):
     name = "endpoints"
-    identity = Actor(
-        "system:serviceaccount:kube-system:endpoint-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("endpoint-controller")
 
     def setup(self) -> None:
         self.endpoints_type = CATALOGUE.get("", "v1", "endpoints")

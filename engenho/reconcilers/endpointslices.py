@@ -34,9 +34,8 @@ from typing import Any
 import orjson
 from attrs import frozen
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller, Requeue
+from engenho.reconcilers.controller import Controller, Requeue, kube_system_identity
 from engenho.reconcilers.endpoints import HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.freshness import OwnWrites
@@ -545,10 +544,7 @@ _CONCURRENT_WRITES = 16
 
 class EndpointSliceController(Controller):
     name = "endpointslice"
-    identity = Actor(
-        "system:serviceaccount:kube-system:endpointslice-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("endpointslice-controller")
 
     def __init__(
         self, *args: Any, max_endpoints_per_slice: int = MAX_ENDPOINTS_PER_SLICE, **kwargs: Any

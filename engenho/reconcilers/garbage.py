@@ -22,9 +22,8 @@ from typing import Any
 
 from attrs import frozen
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller, Requeue, Source
+from engenho.reconcilers.controller import Controller, Requeue, Source, kube_system_identity
 from engenho.registry import ConflictError, DeleteOptions, NotFoundError, WatchEvent
 from engenho.schema import CATALOGUE, ResourceType, UnknownResourceError
 
@@ -59,10 +58,7 @@ def _owner_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 class GarbageCollector(Controller):
     name = "garbage-collector"
-    identity = Actor(
-        "system:serviceaccount:kube-system:generic-garbage-collector",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("generic-garbage-collector")
 
     def __init__(self, *args: Any, retry_after: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -33,12 +33,11 @@ import copy
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.expectations import Expectations
 from engenho.reconcilers.freshness import OwnWrites
@@ -116,20 +115,13 @@ _RELEASE = "pod:"
 """Queue keys of pods whose tracking finalizer must go (their Job is gone or finished)."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _orphan_namespace(stored: StoredObject) -> list[str]:
     return [] if controller_of(stored.object) is not None else [stored.namespace]
 
 
 class JobController(Controller):
     name = "job"
-    identity = Actor(
-        "system:serviceaccount:kube-system:job-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("job-controller")
 
     def __init__(
         self,
@@ -138,7 +130,7 @@ class JobController(Controller):
         *,
         workers: int = 5,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
         backoff_base: float = 10.0,
         backoff_max: float = 360.0,
     ) -> None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engenho.log import Actor
-from engenho.reconcilers.controller import Controller, Requeue, Source
+from engenho.reconcilers.controller import Controller, Requeue, Source, kube_system_identity
 from engenho.registry import DeleteOptions, NotFoundError
 from engenho.schema import CATALOGUE, ResourceType
 
@@ -31,10 +30,7 @@ def _namespaced_kinds() -> list[ResourceType]:
 
 class NamespaceController(Controller):
     name = "namespace-controller"
-    identity = Actor(
-        "system:serviceaccount:kube-system:namespace-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("namespace-controller")
 
     def __init__(self, *args: Any, retry_after: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -22,9 +22,8 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller, Requeue
+from engenho.reconcilers.controller import Controller, Requeue, kube_system_identity
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.informer import Informer
 from engenho.registry import InvalidError, NotFoundError
@@ -85,10 +84,7 @@ def _has_cidr(stored: StoredObject | None) -> bool:
 class NodeIpamController(Controller):
     name = "node-ipam"
     # Upstream's node IPAM controller runs under the node-controller service account.
-    identity = Actor(
-        "system:serviceaccount:kube-system:node-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("node-controller")
 
     def __init__(
         self,

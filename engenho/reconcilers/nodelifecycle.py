@@ -46,15 +46,14 @@ import contextlib
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from attrs import evolve, frozen
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
 from engenho.reconcilers.conditions import condition
-from engenho.reconcilers.controller import Controller, Requeue
+from engenho.reconcilers.controller import Controller, Requeue, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.informer import Informer, object_key
 from engenho.reconcilers.machines import nodes as machine
@@ -63,7 +62,7 @@ from engenho.registry import ConflictError, DeleteOptions, NotFoundError
 from engenho.registry.naming import format_timestamp
 from engenho.schema import CATALOGUE
 
-__all__ = ["LEASE_NAMESPACE", "Clock", "NodeLifecycleController", "system_clock"]
+__all__ = ["LEASE_NAMESPACE", "Clock", "NodeLifecycleController", "utc_now"]
 
 _log = logging.getLogger("engenho.reconcilers")
 
@@ -86,10 +85,6 @@ _UNKNOWN_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 _KEEP = object()
 """No opinion on readiness taints (a node that never reported)."""
 _MIN_DELAY = 0.001
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def _zone_key(stored: StoredObject) -> str:
@@ -142,10 +137,7 @@ class _Seen:
 
 class NodeLifecycleController(Controller):
     name = "node-lifecycle"
-    identity = Actor(
-        "system:serviceaccount:kube-system:node-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("node-controller")
 
     def __init__(
         self,
@@ -170,7 +162,7 @@ class NodeLifecycleController(Controller):
         self.large_cluster_size_threshold = large_cluster_size_threshold
         self.unhealthy_zone_threshold = unhealthy_zone_threshold
         self.quarantine = pod_gc_quarantine
-        self.clock: Clock = clock or system_clock
+        self.clock: Clock = clock or utc_now
         self._seen: dict[str, _Seen] = {}
         self._taint_seen: dict[tuple[str, str, str], datetime] = {}
         self._scheduled: dict[str, set[str]] = {}

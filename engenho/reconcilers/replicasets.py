@@ -25,13 +25,12 @@ import asyncio
 import copy
 import logging
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
 from engenho.reconcilers.conditions import condition, set_condition
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.expectations import Expectations
 from engenho.reconcilers.freshness import OwnWrites
@@ -129,20 +128,13 @@ def _replicas(obj: dict[str, Any]) -> int:
     return replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 1
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class _CreateRefused(Exception):  # noqa: N818 - a signal: the namespace is going away
     pass
 
 
 class ReplicaSetController(Controller):
     name = "replicaset-controller"
-    identity = Actor(
-        "system:serviceaccount:kube-system:replicaset-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("replicaset-controller")
 
     def __init__(
         self,
@@ -152,7 +144,7 @@ class ReplicaSetController(Controller):
         workers: int = 5,
         resync: float = 0.0,
         burst: int = BURST_REPLICAS,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.burst = burst
         self.clock = clock

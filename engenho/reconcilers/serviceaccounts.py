@@ -21,7 +21,7 @@ from typing import Any
 
 from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity
 from engenho.registry import (
     AlreadyExistsError,
     ConflictError,
@@ -49,8 +49,7 @@ DESCRIPTION = (
     "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
     "guaranteed across distributions of Kubernetes clusters."
 )
-_GROUPS = ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated")
-PUBLISHER_IDENTITY = Actor("system:serviceaccount:kube-system:root-ca-cert-publisher", _GROUPS)
+PUBLISHER_IDENTITY = kube_system_identity("root-ca-cert-publisher")
 """Who writes the ``kube-root-ca.crt`` ConfigMaps (upstream's root-ca-cert-publisher)."""
 
 
@@ -60,7 +59,7 @@ def _terminating(exc: StatusError) -> bool:
 
 class ServiceAccountController(Controller):
     name = "serviceaccount"
-    identity = Actor("system:serviceaccount:kube-system:service-account-controller", _GROUPS)
+    identity = kube_system_identity("service-account-controller")
 
     def __init__(self, *args: Any, ca_pem: str, **kwargs: Any) -> None:
         self.ca_pem = ca_pem

@@ -32,12 +32,11 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller, Requeue
+from engenho.reconcilers.controller import Controller, Requeue, kube_system_identity, utc_now
 from engenho.reconcilers.events import Reference
 from engenho.reconcilers.freshness import OwnWrites
 from engenho.reconcilers.history import (
@@ -106,16 +105,9 @@ def _orphan_namespace(stored: StoredObject) -> list[str]:
     return [] if controller_of(stored.object) is not None else [stored.namespace]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class StatefulSetController(Controller):
     name = "statefulset"
-    identity = Actor(
-        "system:serviceaccount:kube-system:statefulset-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("statefulset-controller")
 
     def __init__(
         self,
@@ -124,7 +116,7 @@ class StatefulSetController(Controller):
         *,
         workers: int = 5,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.clock = clock
         self.own_writes = OwnWrites()

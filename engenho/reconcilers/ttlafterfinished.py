@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
-from engenho.log import Actor
 from engenho.projections import StoredObject
-from engenho.reconcilers.controller import Controller
+from engenho.reconcilers.controller import Controller, kube_system_identity, utc_now
 from engenho.reconcilers.informer import InformerFactory
 from engenho.reconcilers.jobs import JOBS
 from engenho.reconcilers.machines.pods import parse_time
@@ -27,10 +26,6 @@ from engenho.registry import ConflictError, DeleteOptions, NotFoundError, Regist
 __all__ = ["TTLAfterFinishedController", "finish_time", "time_left"]
 
 _log = logging.getLogger("engenho.reconcilers")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def finish_time(job: StoredObject) -> datetime | None:
@@ -57,10 +52,7 @@ def time_left(job: StoredObject, now: datetime) -> float | None:
 
 class TTLAfterFinishedController(Controller):
     name = "ttl-after-finished"
-    identity = Actor(
-        "system:serviceaccount:kube-system:ttl-after-finished-controller",
-        ("system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
-    )
+    identity = kube_system_identity("ttl-after-finished-controller")
 
     def __init__(
         self,
@@ -69,7 +61,7 @@ class TTLAfterFinishedController(Controller):
         *,
         workers: int = 5,
         resync: float = 0.0,
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.clock = clock
         super().__init__(registry, informers, workers=workers, resync=resync)
