@@ -13,14 +13,10 @@ and for WebSocket upgrades (``exec``), as ``scope["extensions"]["tls"]["client_c
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from engenho.pki.certificates import (
     build_serving_certificate,
@@ -35,6 +31,7 @@ from engenho.pki.certificates import (
     parse_host,
 )
 from engenho.pki.files import PRIVATE_MODE, PUBLIC_MODE, write_atomically
+from engenho.pki.peer import CLIENT_CERT_KEY, PeerCertificateProtocol, client_certificate
 
 __all__ = [
     "CLIENT_CERT_KEY",
@@ -44,7 +41,6 @@ __all__ = [
     "server_ssl_context",
 ]
 
-CLIENT_CERT_KEY = "client_cert_der"
 _CERT, _KEY = "agent.crt", "agent.key"
 
 
@@ -89,62 +85,3 @@ def server_ssl_context(cert_path: Path, key_path: Path, ca_pem: bytes) -> ssl.SS
     context.load_verify_locations(cadata=ca_pem.decode("ascii"))
     context.verify_mode = ssl.CERT_OPTIONAL
     return context
-
-
-def client_certificate(scope: Any) -> bytes | None:
-    """The verified DER client certificate of the connection a request arrived on."""
-    tls = scope.get("extensions", {}).get("tls") or {}
-    der = tls.get(CLIENT_CERT_KEY)
-    return der if isinstance(der, bytes) else None
-
-
-def _peer_certificate(transport: asyncio.BaseTransport) -> bytes | None:
-    ssl_object = transport.get_extra_info("ssl_object")
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-    return der or None
-
-
-def _attach(app: Any, der: bytes) -> Any:
-    async def with_certificate(scope: Any, receive: Any, send: Any) -> None:
-        scope.setdefault("extensions", {})["tls"] = {CLIENT_CERT_KEY: der}
-        await app(scope, receive, send)
-
-    return with_certificate
-
-
-_WEBSOCKET_CLASSES: dict[type, type] = {}
-
-
-def _websocket_class(base: type) -> type:
-    """``base`` (uvicorn's WebSocket protocol) that also hands the connection's certificate
-    to the app: an upgraded connection gets a new protocol object, which would lose it."""
-    known = _WEBSOCKET_CLASSES.get(base)
-    if known is not None:
-        return known
-
-    class WithCertificate(base):  # type: ignore[misc]
-        app: Any
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            der = _peer_certificate(transport)
-            if der is not None:
-                self.app = _attach(self.app, der)
-            super().connection_made(transport)
-
-    _WEBSOCKET_CLASSES[base] = WithCertificate
-    return WithCertificate
-
-
-class PeerCertificateProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, exposing the verified client certificate."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if self.ws_protocol_class is not None:
-            self.ws_protocol_class = _websocket_class(self.ws_protocol_class)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        der = _peer_certificate(transport)
-        if der is not None:
-            self.app = _attach(self.app, der)
