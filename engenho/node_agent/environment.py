@@ -36,6 +36,7 @@ from attrs import field, frozen
 from engenho.node_agent.expansion import expand, mapping_for
 from engenho.schema.errors import QuantityError
 from engenho.schema.quantity import Quantity
+from engenho.selectors.validation import go_quote
 
 __all__ = [
     "EnvError",
@@ -114,30 +115,10 @@ def _is_qualified_name(name: str) -> bool:
 # ---------------------------------------------------------------------------- the downward API
 
 
-def _go_quote(text: str) -> str:
-    """Go's ``%q`` of a string (``strconv.Quote``)."""
-    out = ['"']
-    escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-    escapes |= {"\v": "\\v", "\\": "\\\\", '"': '\\"'}
-    for char in text:
-        if char in escapes:
-            out.append(escapes[char])
-        elif char.isprintable():
-            out.append(char)
-        elif ord(char) < 0x80:
-            out.append(f"\\x{ord(char):02x}")
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(f"\\U{ord(char):08x}")
-    out.append('"')
-    return "".join(out)
-
-
 def format_map(values: Mapping[str, str]) -> str:
     """``key="value"`` lines in key order (upstream's ``FormatMap``: labels and annotations
     as a whole)."""
-    return "\n".join(f"{key}={_go_quote(str(values[key]))}" for key in sorted(values))
+    return "\n".join(f"{key}={go_quote(str(values[key]))}" for key in sorted(values))
 
 
 def _split_subscript(path: str) -> tuple[str, str] | None:
