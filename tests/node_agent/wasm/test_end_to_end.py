@@ -11,15 +11,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib.metadata
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,13 +23,9 @@ import pytest
 from engenho.node_agent.images import ImageStore
 from engenho.node_agent.runtime import ContainerState
 from engenho.node_agent.runtimes.wasm import WasmRuntime
-from engenho.node_agent.serving import AgentAuthenticator, AgentServer
-from engenho.pki import ensure_pki
 from tests.integration.server import KUBECTL, ServerProcess, kubectl
 
-from ..streaming.conftest import agent_tls
-from ..streaming.pods import PodRunner
-from ..streaming.test_end_to_end import NODE, Cluster, _node
+from ..streaming.test_end_to_end import Cluster, running_cluster
 from . import modules
 from .conftest import import_module
 
@@ -132,59 +124,6 @@ def test_a_module_exit_code_fails_the_pod(wasm_server: ServerProcess) -> None:
 
 
 # -- kubectl logs and exec through the apiserver, to an agent endpoint over wasm -------------
-
-
-@contextlib.contextmanager
-def running_cluster(root: Path, runtime: WasmRuntime) -> Iterator[Cluster]:
-    """The streaming tests' harness (a server subprocess; an agent endpoint over ``runtime``
-    in a thread of its own, registered as Node ``stream-node``), except that the Node's
-    status is written again when a controller changed the Node first (409)."""
-    server = ServerProcess(root / "data").start()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="test-agent", daemon=True)
-    thread.start()
-    runner = PodRunner(runtime, root / "node")
-    pki = ensure_pki(server.data_dir / "pki", hosts=["127.0.0.1"])
-
-    async def start() -> AgentServer:
-        await runtime.open()
-        agent = AgentServer(
-            runner,
-            runtime,
-            ssl_context=agent_tls(pki, root / "agent-pki"),
-            authenticator=AgentAuthenticator({}),
-            port=0,
-        )
-        await agent.start()
-        return agent
-
-    cluster = Cluster(server, runner, runtime, loop)
-    agent: AgentServer | None = None
-    try:
-        agent = cluster.call(start())
-        node = _node(agent.port)
-        status, body, _ = server.request("POST", "/api/v1/nodes", json.dumps(node).encode())
-        assert status == 201, body
-        for _ in range(20):
-            status, body, _ = server.request("GET", f"/api/v1/nodes/{NODE}")
-            assert status == 200 and isinstance(body, dict), body
-            body["status"] = node["status"]
-            status, body, _ = server.request(
-                "PUT", f"/api/v1/nodes/{NODE}/status", json.dumps(body).encode()
-            )
-            if status != 409:
-                break
-        assert status == 200, body
-        yield cluster
-    finally:
-        if agent is not None:
-            cluster.call(agent.stop())
-        cluster.call(runner.close())
-        cluster.call(runtime.close())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-        server.stop()
 
 
 @pytest.fixture(scope="module")
